@@ -1,0 +1,214 @@
+// Package app loads a pipeline config and runs the configured roles as one
+// group: start in dependency order, stop in reverse, drain on SIGTERM.
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tokenmeter/tokenmeter/internal/budget"
+	"github.com/tokenmeter/tokenmeter/internal/chx"
+	"github.com/tokenmeter/tokenmeter/internal/collector"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
+	"github.com/tokenmeter/tokenmeter/internal/processor"
+	"github.com/tokenmeter/tokenmeter/internal/sink"
+	"github.com/tokenmeter/tokenmeter/internal/telemetry"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
+)
+
+// Role names accepted in `roles:`.
+const (
+	RoleCollector = "collector"
+	RoleProcessor = "processor"
+	RoleSink      = "sink"
+	RoleBudget    = "budget"
+)
+
+// AllRoles in start order: downstream first, so nothing is produced before its consumer is ready.
+var AllRoles = []string{RoleSink, RoleBudget, RoleProcessor, RoleCollector}
+
+// Config is a whole pipeline config file.
+type Config struct {
+	// Roles to run in this process. Default: all four. Env TOKENMETER_ROLES (comma-separated) overrides.
+	Roles []string `yaml:"roles"`
+	// HTTP is the API server shared by the roles (ingest, budget API, health, metrics).
+	HTTP HTTPConfig `yaml:"http"`
+
+	Kafka      kafkax.Config    `yaml:"kafka"`
+	ClickHouse chx.Config       `yaml:"clickhouse"`
+	Telemetry  telemetry.Config `yaml:"telemetry"`
+	Tenants    []tenant.Config  `yaml:"tenants"`
+	Pricing    pricing.Config   `yaml:"pricing"`
+	Collector  collector.Config `yaml:"collector"`
+	Processor  processor.Config `yaml:"processor"`
+	Sink       sink.Config      `yaml:"sink"`
+	Budget     budget.Config    `yaml:"budget"`
+
+	// Path is the file the config was loaded from; relative paths inside it
+	// are resolved against its directory.
+	Path string `yaml:"-"`
+}
+
+// HTTPConfig is the `http:` section.
+type HTTPConfig struct {
+	// Listen address of the API server. Default ":8080". Env TOKENMETER_HTTP_LISTEN overrides.
+	Listen string `yaml:"listen"`
+}
+
+// Has reports whether the role runs in this process.
+func (c *Config) Has(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Load reads a config file: ${VAR} and ${VAR:-default} are replaced from the
+// environment, unknown fields are errors, defaults are applied, env overrides
+// win, and every problem is reported at once by Validate.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var missing []string
+	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := envRef.FindSubmatch(m)
+		if v, ok := os.LookupEnv(string(sub[1])); ok {
+			return []byte(v)
+		}
+		if len(sub[2]) > 0 {
+			return sub[3]
+		}
+		missing = append(missing, string(sub[1]))
+		return nil
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config %s: env not set: %s", path, strings.Join(missing, ", "))
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.Path = path
+	cfg.applyEnv()
+	cfg.ApplyDefaults()
+	return &cfg, nil
+}
+
+func (c *Config) applyEnv() {
+	if v := os.Getenv("KAFKA_BROKERS"); v != "" {
+		c.Kafka.Brokers = splitList(v)
+	}
+	if v := os.Getenv("CLICKHOUSE_ADDR"); v != "" {
+		c.ClickHouse.Addr = v
+	}
+	if v := os.Getenv("CLICKHOUSE_USER"); v != "" {
+		c.ClickHouse.Username = v
+	}
+	if v := os.Getenv("CLICKHOUSE_PASSWORD"); v != "" {
+		c.ClickHouse.Password = v
+	}
+	if v := os.Getenv("CLICKHOUSE_DATABASE"); v != "" {
+		c.ClickHouse.Database = v
+	}
+	if v := os.Getenv("TOKENMETER_HTTP_LISTEN"); v != "" {
+		c.HTTP.Listen = v
+	}
+	if v := os.Getenv("TOKENMETER_ROLES"); v != "" {
+		c.Roles = splitList(v)
+	}
+	if v := os.Getenv("TOKENMETER_LOG_LEVEL"); v != "" {
+		c.Telemetry.LogLevel = v
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ApplyDefaults fills unset fields of every section.
+func (c *Config) ApplyDefaults() {
+	if len(c.Roles) == 0 {
+		c.Roles = append([]string(nil), AllRoles...)
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = ":8080"
+	}
+	c.Kafka.ApplyDefaults()
+	c.ClickHouse.ApplyDefaults()
+	c.Collector.ApplyDefaults()
+	c.Processor.ApplyDefaults()
+	c.Sink.ApplyDefaults()
+	c.Budget.ApplyDefaults()
+}
+
+// Validate checks the whole config and joins every problem, each prefixed
+// with the path of its section (`sink: batch_rows: must be > 0`).
+func (c *Config) Validate() error {
+	var errs []error
+	section := func(name string, err error) {
+		if err == nil {
+			return
+		}
+		for _, e := range flatten(err) {
+			errs = append(errs, fmt.Errorf("%s%s", name, joinPath(e.Error())))
+		}
+	}
+	for i, r := range c.Roles {
+		switch r {
+		case RoleCollector, RoleProcessor, RoleSink, RoleBudget:
+		default:
+			errs = append(errs, fmt.Errorf("roles[%d]: %q is not one of collector, processor, sink, budget", i, r))
+		}
+	}
+	section("kafka", c.Kafka.Validate())
+	section("clickhouse", c.ClickHouse.Validate())
+	section("telemetry", c.Telemetry.Validate())
+	section("tenants", tenant.ValidateAll(c.Tenants))
+	section("pricing", c.Pricing.Validate())
+	section("collector", c.Collector.Validate())
+	section("processor", c.Processor.Validate())
+	section("sink", c.Sink.Validate())
+	section("budget", c.Budget.Validate())
+	return errors.Join(errs...)
+}
+
+// joinPath turns "[0].id: x" into "[0].id: x" and "field: x" into ".field: x".
+func joinPath(s string) string {
+	if strings.HasPrefix(s, "[") {
+		return s
+	}
+	return "." + s
+}
+
+// flatten unwraps errors.Join trees into their leaves.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

@@ -1,0 +1,199 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/budget"
+	"github.com/tokenmeter/tokenmeter/internal/collector"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/processor"
+	"github.com/tokenmeter/tokenmeter/internal/role"
+	"github.com/tokenmeter/tokenmeter/internal/sink"
+	"github.com/tokenmeter/tokenmeter/internal/telemetry"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
+)
+
+// Resolve turns a path from the config into one relative to the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Path == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
+// Run runs the configured roles until ctx is cancelled, then shuts them down
+// in reverse order within shutdownTimeout. It returns the first fatal error.
+func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTimeout time.Duration) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := tel.Logger
+	tenants, err := tenant.NewRegistry(cfg.Tenants)
+	if err != nil {
+		return fmt.Errorf("tenants: %w", err)
+	}
+
+	kcfg := cfg.Kafka
+	var embedded *kafkax.Embedded
+	if kcfg.UsesEmbedded() {
+		ecfg := kcfg.Embedded
+		ecfg.DataDir = cfg.Resolve(ecfg.DataDir)
+		embedded, err = kafkax.StartEmbedded(ecfg, kcfg.Topics.Partitions)
+		if err != nil {
+			return err
+		}
+		// Closed last, after every role has drained into it.
+		defer embedded.Close()
+		kcfg.Brokers = embedded.Addrs()
+		log.Info("embedded kafka broker started", "addrs", kcfg.Brokers, "data_dir", ecfg.DataDir)
+	}
+
+	admin, err := kgo.NewClient(kcfg.ClientOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	defer admin.Close()
+	if err := kafkax.Ping(ctx, admin); err != nil {
+		return fmt.Errorf("kafka: brokers %v do not answer: %w", kcfg.Brokers, err)
+	}
+	if err := kafkax.EnsureTopics(ctx, admin, kcfg.Topics, log, kcfg.Topics.All()...); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	deps := role.Deps{
+		Logger:        log,
+		Meter:         tel.Meter,
+		MeterProvider: tel.MeterProvider,
+		Tracer:        tel.Tracer,
+		Kafka:         kcfg,
+		Tenants:       tenants,
+		Mux:           mux,
+	}
+	roles, err := buildRoles(cfg, deps)
+	if err != nil {
+		return err
+	}
+
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		checks := map[string]string{}
+		ready := true
+		if err := kafkax.Ping(r.Context(), admin); err != nil {
+			checks["kafka"], ready = err.Error(), false
+		} else {
+			checks["kafka"] = "ok"
+		}
+		for _, ro := range roles {
+			if c, ok := ro.(role.Checker); ok {
+				if err := c.Ready(r.Context()); err != nil {
+					checks[ro.Name()], ready = err.Error(), false
+				} else {
+					checks[ro.Name()] = "ok"
+				}
+			}
+		}
+		code := http.StatusOK
+		if !ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"ready": ready, "checks": checks})
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: cannot listen on %s (port in use?): %w", cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	fatal := make(chan error, len(roles)+1)
+	var started []role.Role
+	defer func() {
+		// Stop in reverse start order: intake first, then downstream drains.
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if e := srv.Shutdown(sctx); e != nil && err == nil {
+			err = fmt.Errorf("http shutdown: %w", e)
+		}
+		for i := len(started) - 1; i >= 0; i-- {
+			r := started[i]
+			log.Info("stopping role", "role", r.Name())
+			if e := r.Shutdown(sctx); e != nil {
+				log.Error("role shutdown", "role", r.Name(), "err", e)
+				if err == nil {
+					err = fmt.Errorf("%s shutdown: %w", r.Name(), e)
+				}
+			}
+		}
+	}()
+	for _, r := range roles {
+		log.Info("starting role", "role", r.Name())
+		if err := r.Start(ctx, fatal); err != nil {
+			return fmt.Errorf("%s: %w", r.Name(), err)
+		}
+		started = append(started, r)
+	}
+	go func() {
+		if e := srv.Serve(ln); e != nil && !errors.Is(e, http.ErrServerClosed) {
+			fatal <- fmt.Errorf("http: %w", e)
+		}
+	}()
+	log.Info("tokenmeter running", "roles", cfg.Roles, "http", ln.Addr().String(), "brokers", kcfg.Brokers, "pid", os.Getpid())
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining accepted events")
+		return nil
+	case e := <-fatal:
+		return e
+	}
+}
+
+func buildRoles(cfg *Config, deps role.Deps) ([]role.Role, error) {
+	var out []role.Role
+	for _, name := range AllRoles {
+		if !cfg.Has(name) {
+			continue
+		}
+		d := deps
+		d.Logger = deps.Logger.With("role", name)
+		var (
+			r   role.Role
+			err error
+		)
+		switch name {
+		case RoleSink:
+			r, err = sink.New(cfg.Sink, d)
+		case RoleBudget:
+			r, err = budget.New(cfg.Budget, d)
+		case RoleProcessor:
+			r, err = processor.New(cfg.Processor, d)
+		case RoleCollector:
+			r, err = collector.New(cfg.Collector, d)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,152 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// FieldError says which field of an event is wrong and why. Field is a JSON
+// path relative to the event (for example "cache_read_input_tokens").
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// ValidationError lists every problem found in one event.
+type ValidationError struct {
+	Problems []FieldError `json:"problems"`
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Error()
+	}
+	return "invalid event: " + strings.Join(parts, "; ")
+}
+
+type problems []FieldError
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: p}
+}
+
+// maxClockSkew bounds how far in the future an event_time may be.
+const maxClockSkew = 24 * time.Hour
+
+// Validate checks a usage event against the v1 contract. It never "fixes" an
+// event: inconsistent counts (a subset larger than its total) are rejected, as
+// DESIGN.md invariant 4 requires. now bounds event_time from above.
+func (e *UsageEvent) Validate(now time.Time) error {
+	var p problems
+	if e.EventID == "" {
+		p.add("event_id", "is required")
+	} else if len(e.EventID) > 256 {
+		p.add("event_id", "is longer than 256 bytes")
+	}
+	checkTime(&p, e.EventTime, now)
+	if e.Tenant == "" {
+		p.add("tenant", "is required")
+	}
+	if e.Provider == "" {
+		p.add("provider", "is required")
+	}
+	if e.Model == "" {
+		p.add("model", "is required")
+	}
+	switch e.ServiceTier {
+	case "", ServiceTierStandard, ServiceTierBatch, ServiceTierFlex, ServiceTierPriority:
+	default:
+		p.add("service_tier", "must be one of standard, batch, flex, priority; got %q", e.ServiceTier)
+	}
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{
+		{"input_tokens", e.InputTokens},
+		{"cache_read_input_tokens", e.CacheReadInputTokens},
+		{"cache_write_input_tokens", e.CacheWriteInputTokens},
+		{"cache_write_1h_input_tokens", e.CacheWrite1hInputTokens},
+		{"output_tokens", e.OutputTokens},
+		{"reasoning_tokens", e.ReasoningTokens},
+		{"units.images", e.Units.Images},
+		{"units.audio_seconds", e.Units.AudioSeconds},
+		{"units.requests", e.Units.Requests},
+		{"units.tool_calls", e.Units.ToolCalls},
+		{"units.web_searches", e.Units.WebSearches},
+	} {
+		if c.v < 0 {
+			p.add(c.name, "must not be negative; got %d", c.v)
+		}
+	}
+	if e.CacheReadInputTokens+e.CacheWriteInputTokens > e.InputTokens && e.CacheReadInputTokens >= 0 && e.CacheWriteInputTokens >= 0 {
+		p.add("cache_read_input_tokens", "cache reads (%d) plus cache writes (%d) exceed input_tokens (%d), which includes them",
+			e.CacheReadInputTokens, e.CacheWriteInputTokens, e.InputTokens)
+	}
+	if e.CacheWrite1hInputTokens > e.CacheWriteInputTokens {
+		p.add("cache_write_1h_input_tokens", "(%d) exceeds cache_write_input_tokens (%d), which includes it",
+			e.CacheWrite1hInputTokens, e.CacheWriteInputTokens)
+	}
+	if e.ReasoningTokens > e.OutputTokens {
+		p.add("reasoning_tokens", "(%d) exceeds output_tokens (%d), which includes it", e.ReasoningTokens, e.OutputTokens)
+	}
+	if e.ReportedCost != nil {
+		checkMoney(&p, "reported_cost", *e.ReportedCost)
+	}
+	return p.err()
+}
+
+// Validate checks an outcome event against the v1 contract.
+func (o *OutcomeEvent) Validate(now time.Time) error {
+	var p problems
+	if o.OutcomeID == "" {
+		p.add("outcome_id", "is required")
+	}
+	checkTime(&p, o.EventTime, now)
+	if o.Tenant == "" {
+		p.add("tenant", "is required")
+	}
+	if o.Workflow == "" {
+		p.add("workflow", "is required")
+	}
+	if o.OutcomeType == "" {
+		p.add("outcome_type", "is required")
+	}
+	if o.Count <= 0 {
+		p.add("count", "must be at least 1; got %d", o.Count)
+	}
+	if o.Value != nil {
+		checkMoney(&p, "value", *o.Value)
+	}
+	return p.err()
+}
+
+func checkTime(p *problems, t, now time.Time) {
+	switch {
+	case t.IsZero():
+		p.add("event_time", "is required (RFC 3339 UTC, millisecond precision)")
+	case t.Year() < 2000:
+		p.add("event_time", "is before 2000: %s", t.UTC().Format(time.RFC3339))
+	case !now.IsZero() && t.After(now.Add(maxClockSkew)):
+		p.add("event_time", "is more than %s in the future: %s", maxClockSkew, t.UTC().Format(time.RFC3339))
+	}
+}
+
+func checkMoney(p *problems, field string, m Money) {
+	if m.Amount.IsNegative() {
+		p.add(field+".amount", "must not be negative")
+	}
+	if len(m.Currency) != 3 || strings.ToUpper(m.Currency) != m.Currency {
+		p.add(field+".currency", "must be a 3-letter upper-case ISO 4217 code; got %q", m.Currency)
+	}
+}
