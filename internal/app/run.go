@@ -16,6 +16,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/budget"
 	"github.com/tokenmeter/tokenmeter/internal/collector"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/processor"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 	"github.com/tokenmeter/tokenmeter/internal/sink"
@@ -80,7 +81,11 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		Tenants:       tenants,
 		Mux:           mux,
 	}
-	roles, err := buildRoles(cfg, deps)
+	prices, err := pricing.Load(cfg.Pricing, cfg.Resolve)
+	if err != nil {
+		return fmt.Errorf("pricing: %w", err)
+	}
+	roles, err := buildRoles(cfg, deps, prices)
 	if err != nil {
 		return err
 	}
@@ -162,7 +167,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 	}
 }
 
-func buildRoles(cfg *Config, deps role.Deps) ([]role.Role, error) {
+func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Role, error) {
 	var out []role.Role
 	for _, name := range AllRoles {
 		if !cfg.Has(name) {
@@ -176,11 +181,11 @@ func buildRoles(cfg *Config, deps role.Deps) ([]role.Role, error) {
 		)
 		switch name {
 		case RoleSink:
-			r, err = sink.New(cfg.Sink, d)
+			r, err = sink.New(cfg.Sink, cfg.ClickHouse, d)
 		case RoleBudget:
-			r, err = budget.New(cfg.Budget, d)
+			r, err = budget.New(cfg.Budget, prices, d)
 		case RoleProcessor:
-			r, err = processor.New(cfg.Processor, d)
+			r, err = processor.New(cfg.Processor, prices, d)
 		case RoleCollector:
 			r, err = collector.New(cfg.Collector, d)
 		}

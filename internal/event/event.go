@@ -146,9 +146,9 @@ type PricedUsageEvent struct {
 	// AttributionRule names the rule that set the workflow ("" when it came with the event).
 	AttributionRule string `json:"attribution_rule,omitempty"`
 
-	PriceID     string `json:"price_id"`      // catalogue row (provider/model/tier@valid_from)
-	PriceSource string `json:"price_source"`  // catalogue version/source tag
-	PricingTier string `json:"pricing_tier"`  // e.g. standard, batch, priority, standard_long_context
+	PriceID     string `json:"price_id"`     // catalogue row (provider/model/tier@valid_from)
+	PriceSource string `json:"price_source"` // catalogue version/source tag
+	PricingTier string `json:"pricing_tier"` // e.g. standard, batch, priority, standard_long_context
 	ContractID  string `json:"contract_id,omitempty"`
 
 	UncachedInputTokens   int64 `json:"uncached_input_tokens"`
@@ -168,13 +168,13 @@ type PricedUsageEvent struct {
 	// CacheSavings is what cached reads saved against the uncached input price, at list price.
 	CacheSavings decimal.Decimal `json:"cache_savings"`
 
-	BillingCurrency         string          `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
-	FXRate                  decimal.Decimal `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency
-	FXDate                  string          `json:"fx_date"`          // YYYY-MM-DD of the rate used
-	BilledListCost          decimal.Decimal `json:"billed_list_cost"`
-	BilledContractedCost    decimal.Decimal `json:"billed_contracted_cost"`
-	BilledEffectiveCost     decimal.Decimal `json:"billed_effective_cost"`
-	BilledCacheSavings      decimal.Decimal `json:"billed_cache_savings"`
+	BillingCurrency      string          `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
+	FXRate               decimal.Decimal `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency
+	FXDate               string          `json:"fx_date"`          // YYYY-MM-DD of the rate used
+	BilledListCost       decimal.Decimal `json:"billed_list_cost"`
+	BilledContractedCost decimal.Decimal `json:"billed_contracted_cost"`
+	BilledEffectiveCost  decimal.Decimal `json:"billed_effective_cost"`
+	BilledCacheSavings   decimal.Decimal `json:"billed_cache_savings"`
 
 	PricedAt time.Time `json:"priced_at"`
 }
@@ -183,10 +183,10 @@ type PricedUsageEvent struct {
 // (or instead of) an HTTP answer. Original holds the exact bytes that were
 // rejected (base64 in JSON), so a fixed pipeline can replay them.
 type DLQRecord struct {
-	ID          string    `json:"id"`           // stable id of the rejection: source topic/partition/offset or event id
-	Stage       string    `json:"stage"`        // collector | processor | sink | budget
-	Reason      string    `json:"reason"`       // machine-readable, e.g. unknown_model, invalid_field, fx_missing, duplicate_conflict
-	Detail      string    `json:"detail"`       // human-readable, with the field path when there is one
+	ID          string    `json:"id"`     // stable id of the rejection: source topic/partition/offset or event id
+	Stage       string    `json:"stage"`  // collector | processor | sink | budget
+	Reason      string    `json:"reason"` // machine-readable, e.g. unknown_model, invalid_field, fx_missing, duplicate_conflict
+	Detail      string    `json:"detail"` // human-readable, with the field path when there is one
 	Tenant      string    `json:"tenant,omitempty"`
 	EventID     string    `json:"event_id,omitempty"`
 	Provider    string    `json:"provider,omitempty"`
@@ -204,8 +204,8 @@ type Alert struct {
 	AlertID     string          `json:"alert_id"` // budget/period/kind/threshold: the idempotency key
 	Tenant      string          `json:"tenant"`
 	BudgetID    string          `json:"budget_id"`
-	Period      string          `json:"period"` // e.g. 2026-11 or 2026-Q4
-	Kind        string          `json:"kind"`   // threshold | projected_overrun
+	Period      string          `json:"period"`    // e.g. 2026-11 or 2026-Q4
+	Kind        string          `json:"kind"`      // threshold | projected_overrun
 	Threshold   decimal.Decimal `json:"threshold"` // percent, e.g. 80
 	Spend       decimal.Decimal `json:"spend"`
 	Amount      decimal.Decimal `json:"amount"`

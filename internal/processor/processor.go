@@ -4,6 +4,7 @@ package processor
 import (
 	"context"
 
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
 
@@ -14,10 +15,11 @@ type Processor struct {
 }
 
 // New builds the role; it validates cfg first.
-func New(cfg Config, deps role.Deps) (*Processor, error) {
+func New(cfg Config, prices *pricing.Engine, deps role.Deps) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	_ = prices
 	return &Processor{cfg: cfg, deps: deps}, nil
 }
 

@@ -4,6 +4,7 @@ package sink
 import (
 	"context"
 
+	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
 
@@ -14,10 +15,11 @@ type Sink struct {
 }
 
 // New builds the role; it validates cfg first.
-func New(cfg Config, deps role.Deps) (*Sink, error) {
+func New(cfg Config, ch chx.Config, deps role.Deps) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	_ = ch
 	return &Sink{cfg: cfg, deps: deps}, nil
 }
 
