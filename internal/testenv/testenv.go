@@ -114,6 +114,7 @@ func ClickHouseOptions(t testing.TB, database string) *clickhouse.Options {
 		Auth:        clickhouse.Auth{Database: database, Username: "default"},
 		Settings:    settings,
 		DialTimeout: 5 * time.Second,
+		DialContext: LegacyInsertDialer(),
 	}
 }
 
