@@ -94,3 +94,13 @@ tm_stop_pidfile() {
 	fi
 	rm -f "$pidfile"
 }
+
+# tm_http_status HOST PORT PATH: prints the HTTP status code of a GET (empty
+# if there is no answer).
+tm_http_status() {
+	timeout 5 bash -c '
+		exec 3<>"/dev/tcp/$0/$1" || exit 1
+		printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$2" "$0" >&3
+		head -n1 <&3 | cut -d" " -f2
+	' "$1" "$2" "$3" 2>/dev/null || true
+}
