@@ -1,0 +1,187 @@
+package budget
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
+)
+
+// routes registers the budget API on mux.
+//
+//	POST /v1/budget/check    decide (and optionally reserve) one model call
+//	POST /v1/budget/release  release a reservation whose call was not made
+//	GET  /v1/budgets         the caller's budgets
+//	GET  /v1/budgets/{id}    one of them
+func (r *Budget) routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/budget/check", r.handleCheck)
+	mux.HandleFunc("POST /v1/budget/release", r.handleRelease)
+	mux.HandleFunc("GET /v1/budgets", r.handleList)
+	mux.HandleFunc("GET /v1/budgets/{id}", r.handleGet)
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// authenticate resolves the bearer token to a tenant, or answers 401.
+func (r *Budget) authenticate(w http.ResponseWriter, req *http.Request) (*tenant.Tenant, bool) {
+	h := req.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter"`)
+		writeJSON(w, http.StatusUnauthorized, apiError{"missing bearer token"})
+		return nil, false
+	}
+	t, ok := r.deps.Tenants.Authenticate(strings.TrimSpace(token))
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, apiError{"unknown bearer token"})
+		return nil, false
+	}
+	return t, true
+}
+
+func decodeBody(req *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(req.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	return nil
+}
+
+func (r *Budget) handleCheck(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	t, ok := r.authenticate(w, req)
+	if !ok {
+		return
+	}
+	var cr CheckRequest
+	if err := decodeBody(req, &cr); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	resp, code, err := r.Check(t, &cr)
+	if err != nil {
+		writeJSON(w, code, apiError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+	if r.decisions != nil {
+		ctx := context.Background()
+		r.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("decision", resp.Decision), attribute.String("state", resp.State)))
+		r.latency.Record(ctx, time.Since(start).Seconds())
+	}
+}
+
+// Check decides one request of tenant t. The error is a client error with
+// its HTTP status.
+func (r *Budget) Check(t *tenant.Tenant, cr *CheckRequest) (CheckResponse, int, error) {
+	if cr.Tenant != "" && cr.Tenant != t.ID {
+		return CheckResponse{}, http.StatusForbidden, fmt.Errorf("tenant %q is not the token's tenant", cr.Tenant)
+	}
+	est, err := r.estimate(t, cr)
+	if err != nil {
+		return CheckResponse{}, http.StatusUnprocessableEntity, err
+	}
+	if cr.Reserve && cr.RequestID == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		cr.RequestID = hex.EncodeToString(b[:])
+	}
+	return r.ledger.check(t, cr, est, r.cfg.NotReadyPolicy), http.StatusOK, nil
+}
+
+// estimate turns a request into its expected cost (reporting currency) and tokens.
+func (r *Budget) estimate(t *tenant.Tenant, cr *CheckRequest) (estimate, error) {
+	if cr.EstimatedInputTokens < 0 || cr.EstimatedOutputTokens < 0 {
+		return estimate{}, errors.New("estimated_input_tokens and estimated_output_tokens must be >= 0")
+	}
+	est := estimate{tokens: cr.EstimatedInputTokens + cr.EstimatedOutputTokens}
+	switch {
+	case cr.EstimatedCost != nil:
+		if cr.EstimatedCost.IsNegative() {
+			return estimate{}, errors.New("estimated_cost must be >= 0")
+		}
+		est.cost = *cr.EstimatedCost
+	case cr.Model != "":
+		if r.prices == nil {
+			return estimate{}, errors.New("no price catalogue loaded: send estimated_cost instead of model")
+		}
+		ev := event.UsageEvent{EventID: "budget-estimate", EventTime: r.now().UTC(), Tenant: t.ID,
+			Provider: cr.Provider, Model: cr.Model, ServiceTier: cr.ServiceTier,
+			InputTokens: cr.EstimatedInputTokens, OutputTokens: cr.EstimatedOutputTokens,
+			Workflow: cr.Workflow, Team: cr.Team, UserID: cr.User}
+		if ev.ServiceTier == "" {
+			ev.ServiceTier = event.ServiceTierStandard
+		}
+		out := event.PricedUsageEvent{UsageEvent: ev}
+		if err := r.prices.Price(&ev, t.ReportingCurrency, &out); err != nil {
+			return estimate{}, fmt.Errorf("cannot price %s/%s: %w", cr.Provider, cr.Model, err)
+		}
+		est.cost = out.BilledEffectiveCost
+	}
+	return est, nil
+}
+
+type releaseRequest struct {
+	RequestID string `json:"request_id"`
+}
+
+func (r *Budget) handleRelease(w http.ResponseWriter, req *http.Request) {
+	t, ok := r.authenticate(w, req)
+	if !ok {
+		return
+	}
+	var rr releaseRequest
+	if err := decodeBody(req, &rr); err != nil || rr.RequestID == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{"body must be {\"request_id\": \"...\"}"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"request_id": rr.RequestID, "released": r.ledger.release(t.ID, rr.RequestID)})
+}
+
+func (r *Budget) handleList(w http.ResponseWriter, req *http.Request) {
+	t, ok := r.authenticate(w, req)
+	if !ok {
+		return
+	}
+	out := []Status{}
+	for _, b := range r.ledger.byTenant[t.ID] {
+		out = append(out, r.ledger.status(b))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": t.ID, "budgets": out})
+}
+
+func (r *Budget) handleGet(w http.ResponseWriter, req *http.Request) {
+	t, ok := r.authenticate(w, req)
+	if !ok {
+		return
+	}
+	b := r.ledger.byID[req.PathValue("id")]
+	// Another tenant's budget is answered like a missing one.
+	if b == nil || b.def.Tenant.ID != t.ID {
+		writeJSON(w, http.StatusNotFound, apiError{"no such budget"})
+		return
+	}
+	writeJSON(w, http.StatusOK, r.ledger.status(b))
+}

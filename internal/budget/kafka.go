@@ -1,0 +1,369 @@
+package budget
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+)
+
+// readToEnd reads every committed record of topic from offsets `from` up to
+// the last stable offset listed when it starts, calling fn for each data
+// record. Control records (transaction markers) are kept so the position
+// reaches the LSO even when a partition ends in a commit marker.
+func readToEnd(ctx context.Context, opts []kgo.Opt, topic string, from map[int32]kgo.Offset, fn func(*kgo.Record)) error {
+	adm, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	ends, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, topic)
+	adm.Close()
+	if err != nil {
+		return fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	want := map[int32]int64{}
+	consume := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+			start := kgo.NewOffset().AtStart()
+			if f, ok := from[o.Partition]; ok {
+				start = f
+			}
+			consume[o.Partition] = start
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil && !kerr.IsRetriable(ferr) {
+			return fmt.Errorf("read %s: %w", topic, ferr)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				fn(r)
+			}
+			if r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return nil
+}
+
+// alerter produces alerts to the alerts topic exactly once and hands them to
+// the webhook deliverer.
+//
+// Exactly once: an alert's id is deterministic (budget/period/kind/threshold).
+// At start the alerter claims the transactional id (which fences any
+// previous producer with it and aborts its open transaction), then reads
+// every committed alert on the topic into sent. From then on it is the only
+// producer of alerts, so "not in sent" means "not on the topic". Each alert
+// is produced in its own transaction; a fenced alerter (another process
+// took over) stops producing.
+type alerter struct {
+	topic string
+	cl    *kgo.Client
+	log   *slog.Logger
+	defs  map[string]*definition
+	hooks *deliverer
+
+	in   chan event.Alert
+	done chan struct{}
+
+	mu     sync.Mutex
+	sent   map[string]bool
+	busy   bool // an alert is being produced
+	active atomic.Bool
+	fired  atomic.Int64
+
+	// beforeCommit, when set (tests), runs after an alert is produced and
+	// before its transaction commits; an error leaves the transaction open,
+	// as a crash there would.
+	beforeCommit func(event.Alert) error
+}
+
+func newAlerter(topic string, cl *kgo.Client, defs map[string]*definition, hooks *deliverer, log *slog.Logger) *alerter {
+	return &alerter{topic: topic, cl: cl, log: log, defs: defs, hooks: hooks,
+		in: make(chan event.Alert, 4096), done: make(chan struct{}), sent: map[string]bool{}}
+}
+
+// claim fences previous alert producers and loads the ids already on the topic.
+func (a *alerter) claim(ctx context.Context, opts []kgo.Opt) error {
+	if _, _, err := a.cl.ProducerID(ctx); err != nil {
+		return fmt.Errorf("claim alert transactional id: %w", err)
+	}
+	n := 0
+	err := readToEnd(ctx, opts, a.topic, nil, func(r *kgo.Record) {
+		var al event.Alert
+		if json.Unmarshal(r.Value, &al) == nil && al.AlertID != "" {
+			a.mu.Lock()
+			a.sent[al.AlertID] = true
+			a.mu.Unlock()
+			n++
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("load sent alerts: %w", err)
+	}
+	a.active.Store(true)
+	a.log.Info("alerter active", "topic", a.topic, "alerts_on_topic", n)
+	return nil
+}
+
+// run fires queued alerts until ctx ends or in is closed.
+func (a *alerter) run(ctx context.Context) {
+	defer close(a.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case al, ok := <-a.in:
+			if !ok {
+				return
+			}
+			a.fire(ctx, al)
+			a.mu.Lock()
+			a.busy = false
+			a.mu.Unlock()
+		}
+	}
+}
+
+// enqueue hands an alert to the alerter; idle reports, for tests and
+// readiness, that nothing is queued or in flight.
+func (a *alerter) enqueue(ctx context.Context, al event.Alert) {
+	a.mu.Lock()
+	a.busy = true
+	a.mu.Unlock()
+	select {
+	case a.in <- al:
+	case <-ctx.Done():
+	}
+}
+
+func (a *alerter) idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.busy && len(a.in) == 0
+}
+
+func (a *alerter) isSent(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sent[id]
+}
+
+func (a *alerter) fire(ctx context.Context, al event.Alert) {
+	if a.isSent(al.AlertID) {
+		return
+	}
+	if !a.active.Load() {
+		a.log.Warn("alert not produced: this process is not the active alerter", "alert_id", al.AlertID)
+		return
+	}
+	val, err := json.Marshal(al)
+	if err != nil {
+		a.log.Error("encode alert", "alert_id", al.AlertID, "err", err)
+		return
+	}
+	rec := &kgo.Record{Topic: a.topic, Key: []byte(al.BudgetID), Value: val}
+	b := backoff.NewExponentialBackOff()
+	b.MaxInterval = 10 * time.Second
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+		err := a.produceOnce(ctx, rec, al)
+		if isFenced(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if err != nil {
+			a.log.Warn("produce alert, retrying", "alert_id", al.AlertID, "err", err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		if isFenced(err) {
+			a.active.Store(false)
+			a.log.Warn("alerter fenced: another budget process with the same alert_transactional_id took over alerting", "err", err)
+		} else if ctx.Err() == nil {
+			a.log.Error("produce alert", "alert_id", al.AlertID, "err", err)
+		}
+		return
+	}
+	a.mu.Lock()
+	a.sent[al.AlertID] = true
+	a.mu.Unlock()
+	a.fired.Add(1)
+	a.log.Info("budget alert", "alert_id", al.AlertID, "spend", al.Spend, "amount", al.Amount, "currency", al.Currency)
+	if d := a.defs[al.BudgetID]; d != nil && a.hooks != nil {
+		a.hooks.deliver(al, d)
+	}
+}
+
+var errCrashed = errors.New("simulated crash before commit")
+
+func (a *alerter) produceOnce(ctx context.Context, rec *kgo.Record, al event.Alert) error {
+	if err := a.cl.BeginTransaction(); err != nil {
+		return err
+	}
+	err := a.cl.ProduceSync(ctx, rec).FirstErr()
+	if err == nil && a.beforeCommit != nil {
+		if herr := a.beforeCommit(al); herr != nil {
+			return errCrashed
+		}
+	}
+	commit := kgo.TryCommit
+	if err != nil {
+		commit = kgo.TryAbort
+		if aerr := a.cl.AbortBufferedRecords(ctx); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+	}
+	if eerr := a.cl.EndTransaction(ctx, commit); eerr != nil {
+		return errors.Join(err, eerr)
+	}
+	return err
+}
+
+func isFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, errCrashed)
+}
+
+// accountant reads every partition of the priced topic (no consumer group:
+// budgets spanning workflows need all of a tenant's spend in one place) and
+// applies each event to the ledger. At start it rebuilds the state by
+// reading from the first record priced at or after the oldest current
+// period start (minus a margin), and marks the ledger ready once it has
+// reached the last stable offsets it saw at start.
+type accountant struct {
+	topic  string
+	margin time.Duration
+	ledger *ledger
+	alerts *alerter
+	log    *slog.Logger
+	opts   []kgo.Opt
+
+	decodeErrors atomic.Int64
+	applied      atomic.Int64
+}
+
+func (a *accountant) run(ctx context.Context) error {
+	start, any := a.ledger.oldestStart(a.ledger.now())
+	if !any {
+		a.ledger.ready.Store(true)
+		return nil
+	}
+	from := start.Add(-a.margin)
+	admc, err := kgo.NewClient(a.opts...)
+	if err != nil {
+		return err
+	}
+	adm := kadm.NewClient(admc)
+	starts, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), a.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		admc.Close()
+		return fmt.Errorf("find rebuild start in %s: %w", a.topic, err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, a.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	earliest, err2 := adm.ListStartOffsets(ctx, a.topic)
+	admc.Close()
+	if err != nil || err2 != nil {
+		return fmt.Errorf("list offsets of %s: %w", a.topic, errors.Join(err, err2))
+	}
+	consume := map[int32]kgo.Offset{}
+	want := map[int32]int64{}
+	starts.Each(func(o kadm.ListedOffset) {
+		consume[o.Partition] = kgo.NewOffset().At(o.Offset)
+		if e, ok := ends.Lookup(a.topic, o.Partition); ok && e.Offset > o.Offset {
+			want[o.Partition] = e.Offset
+		}
+		// Retention shorter than the period: the start of the period is gone.
+		if s, ok := earliest.Lookup(a.topic, o.Partition); ok && s.Offset > 0 && s.Offset >= o.Offset && s.Timestamp > from.UnixMilli() {
+			a.log.Warn("priced topic retention is shorter than the budget period: spend before the oldest record is not counted",
+				"partition", o.Partition, "oldest_record", time.UnixMilli(s.Timestamp), "period_start", start)
+		}
+	})
+	a.log.Info("rebuilding budget state", "topic", a.topic, "from", from, "partitions", len(consume), "to_read", want)
+	if len(want) == 0 {
+		a.ledger.ready.Store(true)
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, a.opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{a.topic: consume}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fs.IsClientClosed() {
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			a.log.Warn("fetch priced", "topic", t, "partition", p, "err", err)
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				a.account(ctx, r)
+			}
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+				if len(want) == 0 {
+					a.ledger.ready.Store(true)
+					a.log.Info("budget state rebuilt", "events", a.applied.Load())
+				}
+			}
+		})
+	}
+}
+
+func (a *accountant) account(ctx context.Context, r *kgo.Record) {
+	var ev event.PricedUsageEvent
+	if err := json.Unmarshal(r.Value, &ev); err != nil || ev.EventID == "" {
+		a.decodeErrors.Add(1)
+		a.log.Warn("undecodable priced record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	a.applied.Add(1)
+	for _, al := range a.ledger.apply(&ev) {
+		a.alerts.enqueue(ctx, al)
+	}
+}
