@@ -1,38 +1,89 @@
-// Package chx connects to ClickHouse and applies tokenmeter's migrations.
-// (Skeleton: being written.)
+// Package chx connects tokenmeter to ClickHouse through clickhouse-go/v2 and
+// applies the migrations in schemas/clickhouse (see Migrate).
+//
+// Every connection sets allow_experimental_low_cardinality_type=1: ClickHouse
+// 18.16 needs it for LowCardinality columns and newer servers accept and
+// ignore it. With 18.16 over the native protocol, batch inserts must name
+// their columns (`INSERT INTO t (a, b)`): the driver cannot learn the column
+// list from that server otherwise, so every insert here does.
 package chx
 
-import "errors"
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"strings"
 
-// Config is the `clickhouse:` section.
-type Config struct {
-	// Addr is host:port of the native protocol. Default 127.0.0.1:9000. Env CLICKHOUSE_ADDR overrides.
-	Addr string `yaml:"addr"`
-	// Database holds every tokenmeter table and view. Default tokenmeter.
-	Database string `yaml:"database"`
-	// Username, default "default". Env CLICKHOUSE_USER overrides.
-	Username string `yaml:"username"`
-	// Password, default empty. Env CLICKHOUSE_PASSWORD overrides.
-	Password string `yaml:"password"`
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Settings are the session settings of every tokenmeter connection. Values
+// are ints: over the native protocol a pre-19.x server takes settings in the
+// old binary form, which the driver only writes for ints and bools.
+func Settings() clickhouse.Settings {
+	return clickhouse.Settings{"allow_experimental_low_cardinality_type": 1}
 }
 
-// ApplyDefaults fills unset fields.
-func (c *Config) ApplyDefaults() {
-	if c.Addr == "" {
-		c.Addr = "127.0.0.1:9000"
+// Options builds driver options for cfg with database as the default database.
+func Options(cfg Config, database string) *clickhouse.Options {
+	opts := &clickhouse.Options{
+		Addr:        cfg.Addrs(),
+		Auth:        clickhouse.Auth{Database: database, Username: cfg.Username, Password: cfg.Password},
+		Settings:    Settings(),
+		DialTimeout: cfg.DialTimeout,
+		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 	}
-	if c.Database == "" {
-		c.Database = "tokenmeter"
+	if cfg.Protocol == ProtocolHTTP {
+		opts.Protocol = clickhouse.HTTP
 	}
-	if c.Username == "" {
-		c.Username = "default"
+	if cfg.TLS {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	return opts
 }
 
-// Validate reports every problem at once.
-func (c *Config) Validate() error {
-	if c.Database == "" {
-		return errors.New("database: is required")
+// Open connects to ClickHouse with the `default` database as session
+// default (the tokenmeter database may not exist yet) and checks that the
+// server answers. Queries name the database explicitly.
+func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
+	conn, err := clickhouse.Open(Options(cfg, "default"))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
 	}
-	return nil
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("clickhouse %s does not answer: %w", cfg.Addr, err)
+	}
+	return conn, nil
+}
+
+// Version is a server's major.minor version.
+type Version struct{ Major, Minor uint64 }
+
+// HasSQLUsers reports whether the server manages users with CREATE USER
+// (ClickHouse 20.4 and later). Older servers keep users in users.xml.
+func (v Version) HasSQLUsers() bool { return v.Major > 20 || (v.Major == 20 && v.Minor >= 4) }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// ServerVersion asks the server for its version.
+func ServerVersion(ctx context.Context, conn driver.Conn) (Version, error) {
+	var s string
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s); err != nil {
+		return Version{}, fmt.Errorf("server version: %w", err)
+	}
+	var v Version
+	parts := strings.SplitN(s, ".", 3)
+	if len(parts) >= 2 {
+		_, _ = fmt.Sscan(parts[0], &v.Major)
+		_, _ = fmt.Sscan(parts[1], &v.Minor)
+	}
+	return v, nil
+}
+
+// QuoteString quotes s as a ClickHouse string literal.
+func QuoteString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
 }

@@ -1,11 +1,102 @@
 package sink
 
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxInsertBlockRows is ClickHouse's default max_insert_block_size. An
+// insert of at most this many rows reaches the server as one block, which a
+// MergeTree table (and each materialized view) writes as one part: the unit
+// that is atomic. BatchRows may not exceed it.
+const MaxInsertBlockRows = 1_048_576
+
 // Config is the `sink:` section of a pipeline config.
 type Config struct {
+	// Group is the Kafka consumer group of the sink. Default
+	// "<kafka.client_id>-sink". The group's committed offsets are only for
+	// lag monitoring: the sink resumes from what ClickHouse holds.
+	Group string `yaml:"group"`
+	// BatchRows flushes a partition's buffer when it holds this many rows.
+	// Default 20000; at most 1048576 (ClickHouse's max_insert_block_size).
+	BatchRows int `yaml:"batch_rows"`
+	// BatchBytes flushes a partition's buffer when its records' values add
+	// up to this many bytes. Default 16 MiB.
+	BatchBytes int `yaml:"batch_bytes"`
+	// BatchAge flushes a partition's buffer when its oldest row has waited
+	// this long: the bound on how stale ClickHouse is. Default 1s.
+	BatchAge time.Duration `yaml:"batch_age"`
+	// MaxBufferedBytes caps the records held across all partitions; above it
+	// fetching pauses until inserts catch up (and while ClickHouse is down).
+	// Default 256 MiB; must be at least BatchBytes.
+	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
+	// InsertTimeout bounds one insert. Default 30s.
+	InsertTimeout time.Duration `yaml:"insert_timeout"`
+	// RetryInitial is the first wait after a failed insert; each further
+	// failure doubles it up to RetryMax. Defaults 200ms and 10s.
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	// StartupWait is how long Start waits for ClickHouse to answer before
+	// failing. Default 30s.
+	StartupWait time.Duration `yaml:"startup_wait"`
+	// AutoMigrate applies the ClickHouse migrations and syncs the tenants
+	// reference table on start, as `tokenmeter migrate` does. Default false
+	// (run `tokenmeter migrate CONFIG` as a deploy step); the demo turns it on.
+	AutoMigrate bool `yaml:"auto_migrate"`
 }
 
 // ApplyDefaults fills unset fields.
-func (c *Config) ApplyDefaults() {}
+func (c *Config) ApplyDefaults() {
+	if c.BatchRows == 0 {
+		c.BatchRows = 20_000
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = 16 << 20
+	}
+	if c.BatchAge == 0 {
+		c.BatchAge = time.Second
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = 256 << 20
+	}
+	if c.InsertTimeout == 0 {
+		c.InsertTimeout = 30 * time.Second
+	}
+	if c.RetryInitial == 0 {
+		c.RetryInitial = 200 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 10 * time.Second
+	}
+	if c.StartupWait == 0 {
+		c.StartupWait = 30 * time.Second
+	}
+}
 
 // Validate reports every problem at once, each prefixed with its field path.
-func (c *Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	var errs []error
+	if c.BatchRows < 1 || c.BatchRows > MaxInsertBlockRows {
+		errs = append(errs, fmt.Errorf("batch_rows: %d must be between 1 and %d (max_insert_block_size)", c.BatchRows, MaxInsertBlockRows))
+	}
+	if c.BatchBytes < 1 {
+		errs = append(errs, errors.New("batch_bytes: must be > 0"))
+	}
+	if c.BatchAge <= 0 {
+		errs = append(errs, errors.New("batch_age: must be > 0"))
+	}
+	if c.MaxBufferedBytes < c.BatchBytes {
+		errs = append(errs, fmt.Errorf("max_buffered_bytes: %d must be at least batch_bytes (%d)", c.MaxBufferedBytes, c.BatchBytes))
+	}
+	if c.InsertTimeout <= 0 {
+		errs = append(errs, errors.New("insert_timeout: must be > 0"))
+	}
+	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
+		errs = append(errs, errors.New("retry_initial, retry_max: need 0 < retry_initial <= retry_max"))
+	}
+	if c.StartupWait < 0 {
+		errs = append(errs, errors.New("startup_wait: must not be negative"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,290 @@
+package sink
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
+)
+
+// table is one ClickHouse table the sink writes and how a Kafka record
+// becomes one of its rows. Every table ends with kafka_topic,
+// kafka_partition, kafka_offset (added by the sink, not by decode).
+type table struct {
+	name    string
+	columns []string
+	// decode turns a record value into the row's leading values (all
+	// columns but the three kafka_* ones) and a split key: rows with
+	// different keys land in different parts of some table (its PARTITION BY
+	// or a rollup's), so one insert never carries two keys (see flush).
+	decode func(z *zoner, value []byte) (row []any, split int64, err error)
+}
+
+var kafkaColumns = []string{"kafka_topic", "kafka_partition", "kafka_offset"}
+
+// zoner finds a tenant's time zone and reporting currency.
+type zoner struct{ tenants *tenant.Registry }
+
+func (z *zoner) zone(tenantID string) *time.Location {
+	if z.tenants != nil {
+		if t, ok := z.tenants.Lookup(tenantID); ok && t.Location != nil {
+			return t.Location
+		}
+	}
+	return time.UTC
+}
+
+func (z *zoner) currency(tenantID string) string {
+	if z.tenants != nil {
+		if t, ok := z.tenants.Lookup(tenantID); ok {
+			return t.ReportingCurrency
+		}
+	}
+	return ""
+}
+
+// localDate is t's calendar day in loc, as the driver writes Date values
+// (the day of a time in its own location).
+func localDate(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// monthSplit keys a row by its UTC month (raw and hourly/minute partitions)
+// and its local month (daily rollup partitions).
+func monthSplit(t time.Time, local time.Time) int64 {
+	u := t.UTC()
+	return int64(u.Year()*100+int(u.Month()))*1_000_000 + int64(local.Year()*100+int(local.Month()))
+}
+
+func attrs(m map[string]string) (keys, values []string) {
+	keys = make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	values = make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = m[k]
+	}
+	return keys, values
+}
+
+func nonNeg(n int64, field string) (uint64, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("%s: %d is negative", field, n)
+	}
+	return uint64(n), nil
+}
+
+// fxDate parses YYYY-MM-DD; empty is the zero date.
+func fxDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	return time.Parse("2006-01-02", s)
+}
+
+// clampTime keeps a time inside DateTime's range (1970..2105), so a bad
+// clock cannot make an insert fail forever.
+func clampTime(t time.Time) time.Time {
+	if t.Before(time.Unix(0, 0)) {
+		return time.Unix(0, 0).UTC()
+	}
+	return t.UTC()
+}
+
+var pricedTable = &table{
+	name: "priced_usage",
+	columns: []string{
+		"event_id", "event_time", "event_time_ms", "local_date", "time_zone", "tenant",
+		"provider", "model", "operation", "service_tier", "region",
+		"input_tokens", "cache_read_input_tokens", "cache_write_input_tokens", "cache_write_1h_input_tokens",
+		"uncached_input_tokens", "output_tokens", "reasoning_tokens", "non_reasoning_output_tokens",
+		"images", "audio_seconds", "requests", "tool_calls", "web_searches",
+		"workflow", "prompt_template", "prompt_version", "user_id", "team", "cost_centre", "application",
+		"environment", "agent_name", "trace_id", "span_id", "conversation_id", "session_id", "task_id",
+		"attribution_rule", "attribute_keys", "attribute_values",
+		"price_id", "price_source", "pricing_tier", "contract_id",
+		"cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_reasoning", "cost_units",
+		"pricing_currency", "list_cost", "contracted_cost", "effective_cost", "cache_savings",
+		"billing_currency", "fx_rate", "fx_date", "billed_list_cost", "billed_contracted_cost",
+		"billed_effective_cost", "billed_cache_savings",
+		"reported_cost", "reported_cost_currency", "priced_at",
+	},
+	decode: decodePriced,
+}
+
+func decodePriced(z *zoner, value []byte) ([]any, int64, error) {
+	var e event.PricedUsageEvent
+	if err := json.Unmarshal(value, &e); err != nil {
+		return nil, 0, fmt.Errorf("priced usage event: %w", err)
+	}
+	if e.EventID == "" || e.Tenant == "" {
+		return nil, 0, errors.New("priced usage event: event_id and tenant are required")
+	}
+	loc := z.zone(e.Tenant)
+	ts := clampTime(e.EventTime)
+	ld := localDate(ts, loc)
+	var errs []error
+	u := func(n int64, f string) uint64 {
+		v, err := nonNeg(n, f)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	fxd, err := fxDate(e.FXDate)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("fx_date: %w", err))
+	}
+	reported, reportedCur := decimal.Zero, ""
+	if e.ReportedCost != nil {
+		reported, reportedCur = e.ReportedCost.Amount, e.ReportedCost.Currency
+	}
+	keys, values := attrs(e.Attributes)
+	row := []any{
+		e.EventID, ts, uint16(ts.Nanosecond() / 1e6), ld, loc.String(), e.Tenant,
+		e.Provider, e.Model, e.Operation, e.ServiceTier, e.Region,
+		u(e.InputTokens, "input_tokens"), u(e.CacheReadInputTokens, "cache_read_input_tokens"),
+		u(e.CacheWriteInputTokens, "cache_write_input_tokens"), u(e.CacheWrite1hInputTokens, "cache_write_1h_input_tokens"),
+		u(e.UncachedInputTokens, "uncached_input_tokens"), u(e.OutputTokens, "output_tokens"),
+		u(e.ReasoningTokens, "reasoning_tokens"), u(e.NonReasoningOutTokens, "non_reasoning_output_tokens"),
+		u(e.Units.Images, "units.images"), u(e.Units.AudioSeconds, "units.audio_seconds"), u(e.Units.Requests, "units.requests"),
+		u(e.Units.ToolCalls, "units.tool_calls"), u(e.Units.WebSearches, "units.web_searches"),
+		e.Workflow, e.PromptTemplate, e.PromptVersion, e.UserID, e.Team, e.CostCentre, e.Application,
+		e.Environment, e.AgentName, e.TraceID, e.SpanID, e.ConversationID, e.SessionID, e.TaskID,
+		e.AttributionRule, keys, values,
+		e.PriceID, e.PriceSource, e.PricingTier, e.ContractID,
+		e.CostInput, e.CostCacheRead, e.CostCacheWrite, e.CostOutput, e.CostReasoning, e.CostUnits,
+		e.PricingCurrency, e.ListCost, e.ContractedCost, e.EffectiveCost, e.CacheSavings,
+		e.BillingCurrency, e.FXRate, fxd, e.BilledListCost, e.BilledContractedCost,
+		e.BilledEffectiveCost, e.BilledCacheSavings,
+		reported, reportedCur, clampTime(e.PricedAt),
+	}
+	if len(errs) > 0 {
+		return nil, 0, errors.Join(errs...)
+	}
+	return row, monthSplit(ts, ld), nil
+}
+
+var outcomesTable = &table{
+	name: "outcomes",
+	columns: []string{
+		"outcome_id", "event_time", "event_time_ms", "local_date", "time_zone", "tenant", "workflow",
+		"outcome_type", "count", "value_amount", "value_currency", "billing_currency",
+		"trace_id", "conversation_id", "attribute_keys", "attribute_values",
+	},
+	decode: decodeOutcome,
+}
+
+func decodeOutcome(z *zoner, value []byte) ([]any, int64, error) {
+	var o event.OutcomeEvent
+	if err := json.Unmarshal(value, &o); err != nil {
+		return nil, 0, fmt.Errorf("outcome event: %w", err)
+	}
+	if o.OutcomeID == "" || o.Tenant == "" {
+		return nil, 0, errors.New("outcome event: outcome_id and tenant are required")
+	}
+	n, err := nonNeg(o.Count, "count")
+	if err != nil {
+		return nil, 0, err
+	}
+	loc := z.zone(o.Tenant)
+	ts := clampTime(o.EventTime)
+	ld := localDate(ts, loc)
+	amount, cur := decimal.Zero, ""
+	if o.Value != nil {
+		amount, cur = o.Value.Amount, o.Value.Currency
+	}
+	keys, values := attrs(o.Attributes)
+	return []any{
+		o.OutcomeID, ts, uint16(ts.Nanosecond() / 1e6), ld, loc.String(), o.Tenant, o.Workflow,
+		o.OutcomeType, n, amount, cur, z.currency(o.Tenant),
+		o.TraceID, o.ConversationID, keys, values,
+	}, monthSplit(ts, ld), nil
+}
+
+var dlqTable = &table{
+	name: "dlq",
+	columns: []string{
+		"id", "stage", "reason", "detail", "tenant", "event_id", "provider", "model",
+		"source_topic", "source_partition", "source_offset", "event_time", "rejected_at", "original",
+	},
+	decode: decodeDLQ,
+}
+
+func decodeDLQ(_ *zoner, value []byte) ([]any, int64, error) {
+	var d event.DLQRecord
+	if err := json.Unmarshal(value, &d); err != nil {
+		return nil, 0, fmt.Errorf("dlq record: %w", err)
+	}
+	return dlqRow(d), monthKey(d.RejectedAt), nil
+}
+
+func dlqRow(d event.DLQRecord) []any {
+	return []any{
+		d.ID, d.Stage, d.Reason, d.Detail, d.Tenant, d.EventID, d.Provider, d.Model,
+		d.SourceTopic, d.Partition, d.Offset, clampTime(d.EventTime), clampTime(d.RejectedAt), string(d.Original),
+	}
+}
+
+func monthKey(t time.Time) int64 {
+	u := clampTime(t)
+	return int64(u.Year()*100 + int(u.Month()))
+}
+
+// sinkDLQ is the dlq row for a record the sink cannot decode: stored in the
+// dlq table under the record's own topic/partition/offset, so it counts as
+// stored for that partition and is never retried or lost.
+func sinkDLQ(r *kgo.Record, err error, now time.Time) ([]any, int64) {
+	d := event.DLQRecord{
+		ID:          fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset),
+		Stage:       "sink",
+		Reason:      "undecodable",
+		Detail:      err.Error(),
+		SourceTopic: r.Topic,
+		Partition:   r.Partition,
+		Offset:      r.Offset,
+		EventTime:   r.Timestamp,
+		RejectedAt:  now,
+		Original:    r.Value,
+	}
+	return dlqRow(d), monthKey(now)
+}
+
+var alertsTable = &table{
+	name: "alerts",
+	columns: []string{
+		"alert_id", "tenant", "budget_id", "period", "kind", "threshold", "spend", "amount", "currency", "mode",
+		"top_kinds", "top_names", "top_spend", "triggered_at", "event_time",
+	},
+	decode: decodeAlert,
+}
+
+func decodeAlert(_ *zoner, value []byte) ([]any, int64, error) {
+	var a event.Alert
+	if err := json.Unmarshal(value, &a); err != nil {
+		return nil, 0, fmt.Errorf("alert: %w", err)
+	}
+	if a.AlertID == "" {
+		return nil, 0, errors.New("alert: alert_id is required")
+	}
+	kinds := make([]string, len(a.Top))
+	names := make([]string, len(a.Top))
+	spend := make([]decimal.Decimal, len(a.Top))
+	for i, c := range a.Top {
+		kinds[i], names[i], spend[i] = c.Kind, c.Name, c.Spend
+	}
+	return []any{
+		a.AlertID, a.Tenant, a.BudgetID, a.Period, a.Kind, a.Threshold, a.Spend, a.Amount, a.Currency, a.Mode,
+		kinds, names, spend, clampTime(a.TriggeredAt), clampTime(a.EventTime),
+	}, 0, nil
+}

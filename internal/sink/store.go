@@ -1,0 +1,72 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Store is what the sink needs from ClickHouse.
+type Store interface {
+	// Insert writes rows into table as ONE insert block: a MergeTree table
+	// and each of its materialized views write it as one part each.
+	Insert(ctx context.Context, table string, columns []string, rows [][]any) error
+	// HeldOffsets returns, per partition of topic, the highest Kafka offset
+	// ClickHouse holds in any table the sink writes.
+	HeldOffsets(ctx context.Context, topic string) (map[int32]int64, error)
+	// Ping checks that the server answers.
+	Ping(ctx context.Context) error
+}
+
+// chStore is the ClickHouse Store over clickhouse-go/v2.
+type chStore struct {
+	conn driver.Conn
+	db   string
+}
+
+// NewStore returns the Store for database db on conn.
+func NewStore(conn driver.Conn, db string) Store { return &chStore{conn: conn, db: db} }
+
+func (s *chStore) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
+	// Columns are always named: ClickHouse 18.16 does not describe the
+	// table to the driver for a bare `INSERT INTO t`.
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+strings.Join(columns, ", ")+")")
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	for _, r := range rows {
+		if err := b.Append(r...); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("insert into %s: append: %w", table, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+func (s *chStore) HeldOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	rows, err := s.conn.Query(ctx, "SELECT kafka_partition, maxMerge(max_offset) FROM "+s.db+".sink_offsets WHERE kafka_topic = ? GROUP BY kafka_partition", topic)
+	if err != nil {
+		return nil, fmt.Errorf("read %s.sink_offsets: %w", s.db, err)
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var p int32
+		var o int64
+		if err := rows.Scan(&p, &o); err != nil {
+			return nil, fmt.Errorf("read %s.sink_offsets: %w", s.db, err)
+		}
+		out[p] = o
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s.sink_offsets: %w", s.db, err)
+	}
+	return out, nil
+}
+
+func (s *chStore) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
