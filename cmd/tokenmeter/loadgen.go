@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokenmeter/tokenmeter/internal/app"
+	"github.com/tokenmeter/tokenmeter/internal/loadgen"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
+)
+
+func init() {
+	register("loadgen", "play realistic AI traffic against a running pipeline through every ingest path (see docs/loadgen.md)", loadgenCmd)
+}
+
+func loadgenCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	var c loadgen.Config
+	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "how long to play traffic")
+	fs.Float64Var(&c.Rate, "rate", 200, "model calls per second (an agentic request counts all its calls)")
+	target := fs.String("target", "", "collector HTTP API base URL (default: http://127.0.0.1<port of http.listen in CONFIG>)")
+	fs.StringVar(&c.OTLPHTTP, "otlp", "127.0.0.1:4318", "OTLP/HTTP receiver host:port; empty disables the otlp-http path")
+	fs.StringVar(&c.OTLPGRPC, "otlp-grpc", "127.0.0.1:4317", "OTLP/gRPC receiver host:port; empty disables the otlp-grpc path")
+	fs.StringVar(&c.Token, "token", "demo-acme-token", "bearer token sent on every path")
+	tenantID := fs.String("tenant", "", "tenant written into events (default: the tenant of --token in CONFIG)")
+	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: same seed and run id, same traffic")
+	fs.StringVar(&c.RunID, "run-id", "", "id mixed into event, trace and span ids (default: from the start time, so runs never collide)")
+	paths := fs.String("paths", "", "comma-separated paths to use: http-json,http-native,otlp-http,otlp-grpc (default: all with an address)")
+	fs.BoolVar(&c.NoBadEvents, "no-bad-events", false, "do not send the few deliberately bad events")
+	fs.IntVar(&c.BatchSize, "batch-size", 100, "most items per HTTP request")
+	summaryJSON := fs.String("summary-json", "", "also write the summary as JSON to this file")
+	strict := fs.Bool("strict", false, "exit non-zero when any good event or outcome was not accepted")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	c.Paths = loadgen.ParsePaths(*paths)
+	c.Target = *target
+	if c.Target == "" {
+		c.Target = targetFromListen(cfg.HTTP.Listen)
+	}
+	c.Tenant = *tenantID
+	if c.Tenant == "" {
+		if c.Tenant, err = tenantOfToken(cfg, c.Token); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(os.Stderr, "tokenmeter loadgen: %.0f calls/s for %s against %s (otlp-http %q, otlp-grpc %q), tenant %s, seed %d\n",
+		c.Rate, c.Duration, c.Target, c.OTLPHTTP, c.OTLPGRPC, c.Tenant, c.Seed)
+	sum, err := loadgen.Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	sum.Print(os.Stdout)
+	if *summaryJSON != "" {
+		b, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			return fmt.Errorf("summary: %w", err)
+		}
+		if err := os.WriteFile(*summaryJSON, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("summary: %w", err)
+		}
+	}
+	if sum.Accepted() == 0 {
+		return errors.New("the collector accepted no usage at all (see the summary above)")
+	}
+	if n := sum.GoodFailed(); *strict && n > 0 {
+		return fmt.Errorf("%d good events or outcomes were not accepted (see the summary above)", n)
+	}
+	return nil
+}
+
+// targetFromListen turns a listen address (":8080", "0.0.0.0:8080") into a
+// URL a client on the same machine can reach.
+func targetFromListen(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://127.0.0.1:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// tenantOfToken finds the tenant a bearer token authenticates in cfg, so the
+// events name the tenant the collector will stamp on them.
+func tenantOfToken(cfg *app.Config, token string) (string, error) {
+	reg, err := tenant.NewRegistry(cfg.Tenants)
+	if err != nil {
+		return "", fmt.Errorf("%s tenants: %w", cfg.Path, err)
+	}
+	t, ok := reg.Authenticate(token)
+	if !ok {
+		ids := make([]string, 0, len(reg.All()))
+		for _, t := range reg.All() {
+			ids = append(ids, t.ID)
+		}
+		return "", fmt.Errorf("--token does not authenticate any tenant of %s (tenants: %s); pass --tenant to send anyway",
+			cfg.Path, strings.Join(ids, ", "))
+	}
+	return t.ID, nil
+}
