@@ -90,6 +90,8 @@ type Budget struct {
 
 	// now is the clock; tests replace it.
 	now func() time.Time
+	// beforeCommit is handed to the alerter (tests simulate a crash with it).
+	beforeCommit func(event.Alert) error
 }
 
 // New builds the role; it validates cfg first and checks every budget's tenant.
@@ -177,6 +179,7 @@ func (r *Budget) Start(ctx context.Context, fatal chan<- error) error {
 	}
 	r.producer = producer
 	r.alerter = newAlerter(r.deps.Kafka.Topics.Alerts, producer, r.defs, r.hooks, r.deps.Logger)
+	r.alerter.beforeCommit = r.beforeCommit
 	r.acct = &accountant{topic: r.deps.Kafka.Topics.Priced, margin: r.cfg.ReplayMargin, ledger: r.ledger,
 		alerts: r.alerter, log: r.deps.Logger, opts: opts}
 

@@ -1,0 +1,128 @@
+package budget
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/role"
+)
+
+// fixedPricer prices every call at 0.01 HKD per token (hand-checkable).
+type fixedPricer struct{}
+
+func (fixedPricer) Price(ev *event.UsageEvent, cur string, out *event.PricedUsageEvent) error {
+	out.BillingCurrency = cur
+	out.BilledEffectiveCost = decimal.NewFromInt(ev.InputTokens + ev.OutputTokens).Mul(decimal.RequireFromString("0.01"))
+	return nil
+}
+
+func apiServer(t *testing.T) (*Budget, *httptest.Server) {
+	t.Helper()
+	cfg := Config{Budgets: []BudgetConfig{
+		{ID: "acme-legal", Tenant: "acme", Amount: "100", Mode: ModeEnforce, Scope: Scope{Workflow: "legal"}, Owner: "legal-ops"},
+		{ID: "globex-all", Tenant: "globex", Amount: "5"},
+	}}
+	cfg.ApplyDefaults()
+	clock := &fakeClock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, hkt)}
+	r, err := newBudget(cfg, fixedPricer{}, role.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tenants: testTenants(t)}, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ledger.ready.Store(true)
+	mux := http.NewServeMux()
+	r.routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return r, srv
+}
+
+func call(t *testing.T, method, url, token string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestDecisionAPIOverHTTP(t *testing.T) {
+	r, srv := apiServer(t)
+	r.ledger.apply(priced("e1", "acme", "legal", time.Date(2026, 11, 20, 11, 0, 0, 0, hkt), "90"))
+
+	if code := call(t, "POST", srv.URL+"/v1/budget/check", "", map[string]any{"workflow": "legal"}, nil); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	if code := call(t, "POST", srv.URL+"/v1/budget/check", "wrong", map[string]any{"workflow": "legal"}, nil); code != 401 {
+		t.Fatalf("bad token: %d", code)
+	}
+	if code := call(t, "POST", srv.URL+"/v1/budget/check", "acme-token", map[string]any{"tenant": "globex"}, nil); code != 403 {
+		t.Fatalf("other tenant: %d", code)
+	}
+	// By model: 600+300 tokens × 0.01 = 9 HKD ≤ 10 left → allow and reserve.
+	var cr CheckResponse
+	code := call(t, "POST", srv.URL+"/v1/budget/check", "acme-token", map[string]any{"workflow": "legal", "provider": "openai",
+		"model": "gpt-4o", "estimated_input_tokens": 600, "estimated_output_tokens": 300, "reserve": true, "request_id": "req-1"}, &cr)
+	if code != 200 || cr.Decision != DecisionAllow || !cr.Reserved || cr.EstimatedCost.String() != "9" || cr.Remaining.String() != "10" || cr.BudgetID != "acme-legal" {
+		t.Fatalf("by model: %d %+v", code, cr)
+	}
+	// 10 - 9 reserved = 1 left; an estimate of 1.01 is denied.
+	code = call(t, "POST", srv.URL+"/v1/budget/check", "acme-token", map[string]any{"workflow": "legal", "estimated_cost": "1.01"}, &cr)
+	if code != 200 || cr.Decision != DecisionDeny || cr.Remaining.String() != "1" {
+		t.Fatalf("deny: %d %+v", code, cr)
+	}
+	var rel map[string]any
+	call(t, "POST", srv.URL+"/v1/budget/release", "acme-token", map[string]any{"request_id": "req-1"}, &rel)
+	if rel["released"] != true {
+		t.Fatalf("release: %v", rel)
+	}
+
+	// Listing shows only the caller's budgets.
+	var list struct {
+		Tenant  string   `json:"tenant"`
+		Budgets []Status `json:"budgets"`
+	}
+	call(t, "GET", srv.URL+"/v1/budgets", "acme-token", nil, &list)
+	if len(list.Budgets) != 1 || list.Budgets[0].ID != "acme-legal" || list.Budgets[0].Spent.String() != "90" ||
+		list.Budgets[0].Remaining.String() != "10" || list.Budgets[0].Owner != "legal-ops" {
+		t.Fatalf("acme list: %+v", list)
+	}
+	var st Status
+	if code := call(t, "GET", srv.URL+"/v1/budgets/acme-legal", "acme-token", nil, &st); code != 200 || st.Period != "2026-11" ||
+		len(st.Crossed) != 3 || st.Crossed[1].Threshold.String() != "80" || st.Crossed[2].Kind != KindProjectedOverrun ||
+		st.Projected.String() != "138.46" {
+		// 90 HKD after 19.5 of November's 30 days (Nov 20 12:00 HKT): 90×30/19.5 = 138.4615… > 100,
+		// so the projected overrun was raised too.
+		t.Fatalf("get: %d %+v", code, st)
+	}
+	if code := call(t, "GET", srv.URL+"/v1/budgets/acme-legal", "globex-token", nil, nil); code != 404 {
+		t.Fatalf("globex sees acme's budget: %d", code)
+	}
+	call(t, "GET", srv.URL+"/v1/budgets", "globex-token", nil, &list)
+	if len(list.Budgets) != 1 || list.Budgets[0].ID != "globex-all" {
+		t.Fatalf("globex list: %+v", list)
+	}
+}

@@ -1,0 +1,217 @@
+package budget
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/role"
+)
+
+func testKafka(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, kafkax.Config) {
+	t.Helper()
+	var kc kafkax.Config
+	kc.ApplyDefaults()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, kc.Topics.Priced, kc.Topics.Alerts)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	kc.Brokers = c.ListenAddrs()
+	return c, kc
+}
+
+func testDeps(t *testing.T, kc kafkax.Config) role.Deps {
+	return role.Deps{
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Kafka:   kc,
+		Tenants: testTenants(t),
+		Mux:     http.NewServeMux(),
+	}
+}
+
+func produce(t *testing.T, kc kafkax.Config, evs ...*event.PricedUsageEvent) {
+	t.Helper()
+	cl, err := kgo.NewClient(kc.ClientOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, ev := range evs {
+		v, _ := json.Marshal(ev)
+		rec := &kgo.Record{Topic: kc.Topics.Priced, Key: event.RecordKey(ev.Tenant, ev.Workflow), Value: v}
+		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// committedAlerts reads every committed alert id on the alerts topic, in order.
+func committedAlerts(t *testing.T, kc kafkax.Config) []string {
+	t.Helper()
+	var ids []string
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := readToEnd(ctx, kc.ClientOpts(), kc.Topics.Alerts, nil, func(r *kgo.Record) {
+		var a event.Alert
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			t.Errorf("alert record: %v", err)
+		}
+		ids = append(ids, a.AlertID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func startRole(t *testing.T, cfg Config, deps role.Deps, hook func(event.Alert) error) (*Budget, chan error) {
+	t.Helper()
+	cfg.ApplyDefaults()
+	r, err := newBudget(cfg, nil, deps, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.beforeCommit = hook
+	fatal := make(chan error, 4)
+	if err := r.Start(context.Background(), fatal); err != nil {
+		t.Fatal(err)
+	}
+	return r, fatal
+}
+
+// waitFor polls cond; the deadline only stops a hung test, it asserts nothing about speed.
+func waitFor(t *testing.T, what string, fatal chan error, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		select {
+		case err := <-fatal:
+			t.Fatalf("waiting for %s: role failed: %v", what, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// crash stops a role the way kill -9 would look to Kafka: nothing is
+// flushed, no transaction is ended, no group is left.
+func (r *Budget) crash() {
+	r.cancel()
+	r.producer.Close()
+	r.wg.Wait()
+}
+
+func TestAlertExistsOnceAfterAbruptStops(t *testing.T) {
+	_, kc := testKafka(t)
+	deps := testDeps(t, kc)
+	cfg := Config{Budgets: []BudgetConfig{{ID: "b", Tenant: "acme", Amount: "100", Mode: ModeEnforce,
+		Projection: ProjectionConfig{Disabled: true}}}}
+	now := time.Now()
+	per := periodOf(PeriodMonth, now, hkt).ID
+
+	// 1. 60 of 100 HKD: the first process raises 50% and is then killed.
+	produce(t, kc, priced("e1", "acme", "support", now, "60"))
+	r1, f1 := startRole(t, cfg, deps, nil)
+	waitFor(t, "first alert", f1, func() bool { return r1.settled() && r1.alerter.isSent("b/"+per+"/threshold/50") })
+	r1.crash()
+
+	// 2. +25 = 85 crosses 80%. The second process produces the alert but is
+	// killed before its transaction commits. A redelivered e2 must not count.
+	e2 := priced("e2", "acme", "support", now, "25")
+	produce(t, kc, e2, e2)
+	var once sync.Once
+	crashed := make(chan struct{})
+	r2, f2 := startRole(t, cfg, testDeps(t, kc), func(a event.Alert) error {
+		once.Do(func() { close(crashed) })
+		return errors.New("killed")
+	})
+	waitFor(t, "second process to reach the 80% commit", f2, func() bool {
+		select {
+		case <-crashed:
+			return true
+		default:
+			return false
+		}
+	})
+	r2.crash()
+
+	// 3. A third process fences the second's open transaction, sees 50% on
+	// the topic, and raises 80% exactly once. 85 < 100: no 100% alert.
+	r3, f3 := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "third process to settle", f3, func() bool { return r3.settled() && r3.alerter.isSent("b/"+per+"/threshold/80") })
+	got := committedAlerts(t, kc)
+	want := []string{"b/" + per + "/threshold/50", "b/" + per + "/threshold/80"}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("alerts on topic %v, want %v", got, want)
+	}
+	if s := r3.ledger.status(r3.ledger.byID["b"]); s.Spent.String() != "85" {
+		t.Fatalf("rebuilt spend %s, want 85 (60 + 25, duplicate e2 not counted)", s.Spent)
+	}
+	if err := r3.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// 4. A clean restart raises nothing new.
+	r4, f4 := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "fourth process to settle", f4, r4.settled)
+	if got := committedAlerts(t, kc); len(got) != 2 {
+		t.Fatalf("after clean restart: %v", got)
+	}
+	if r4.alerter.fired.Load() != 0 {
+		t.Fatalf("fourth process fired %d alerts", r4.alerter.fired.Load())
+	}
+	_ = r4.Shutdown(context.Background())
+}
+
+func TestStateSurvivesBrokerRestartWithDataDir(t *testing.T) {
+	dir := t.TempDir()
+	var kc kafkax.Config
+	kc.ApplyDefaults()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(3, kc.Topics.Priced, kc.Topics.Alerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.Brokers = c.ListenAddrs()
+	cfg := Config{Budgets: []BudgetConfig{{ID: "b", Tenant: "acme", Amount: "100", Projection: ProjectionConfig{Disabled: true}}}}
+	now := time.Now()
+	per := periodOf(PeriodMonth, now, hkt).ID
+	produce(t, kc, priced("e1", "acme", "w", now, "50"))
+	r1, f1 := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "alert", f1, func() bool { return r1.settled() && r1.alerter.isSent("b/"+per+"/threshold/50") })
+	r1.crash()
+	c.Close()
+
+	// Same data directory, new broker process (same port is not needed: clients reconnect by config).
+	c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	kc.Brokers = c2.ListenAddrs()
+	r2, f2 := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "settle after broker restart", f2, r2.settled)
+	if got := committedAlerts(t, kc); len(got) != 1 || got[0] != "b/"+per+"/threshold/50" {
+		t.Fatalf("alerts %v", got)
+	}
+	if s := r2.ledger.status(r2.ledger.byID["b"]); s.Spent.String() != "50" {
+		t.Fatalf("spent %s", s.Spent)
+	}
+	_ = r2.Shutdown(context.Background())
+}
