@@ -52,6 +52,8 @@ type ModelEntry struct {
 	// Source is where the prices were read (URL) and ReadOn the date (YYYY-MM-DD).
 	Source string `yaml:"source"`
 	ReadOn string `yaml:"read_on"`
+	// Notes say how figures not printed at Source were derived (e.g. batch = 50% of standard).
+	Notes string `yaml:"notes,omitempty"`
 	// Prices per tier: standard, batch, flex, priority, and the long-context
 	// variants standard_long_context, batch_long_context, ...
 	Prices map[string]Rates `yaml:"prices"`

@@ -58,6 +58,7 @@ func ParseFXCSV(r io.Reader, name string) (*FXFile, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
+	cr.Comment = '#'
 	rows, err := cr.ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
