@@ -242,7 +242,7 @@ func buildCatalogue(files []*CatalogueFile, names []string) (*catalogue, error) 
 				pi.byName[n] = h
 			}
 			for _, p := range m.Patterns {
-				re, err := regexp.Compile("^(?:" + p + ")$")
+				re, err := compilePattern(p)
 				if err != nil {
 					bad("%s: pattern %q: %w", at, p, err)
 					continue
@@ -368,3 +368,6 @@ func checkRates(r *Rates) error {
 	}
 	return errors.Join(errs...)
 }
+
+// compilePattern anchors a catalogue pattern at both ends.
+func compilePattern(p string) (*regexp.Regexp, error) { return regexp.Compile("^(?:" + p + ")$") }
