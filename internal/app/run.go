@@ -185,7 +185,7 @@ func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Rol
 		case RoleBudget:
 			r, err = budget.New(cfg.Budget, prices, d)
 		case RoleProcessor:
-			r, err = processor.New(cfg.Processor, prices, d)
+			r, err = processor.New(cfg.Processor.Resolved(cfg.Resolve), prices, d)
 		case RoleCollector:
 			r, err = collector.New(cfg.Collector, d)
 		}

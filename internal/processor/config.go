@@ -1,11 +1,128 @@
 package processor
 
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokenmeter/tokenmeter/internal/attribution"
+)
+
 // Config is the `processor:` section of a pipeline config.
 type Config struct {
+	// Group is the Kafka consumer group of all processor processes. Default
+	// "tokenmeter-processor". Processes in one group share usage.v1's
+	// partitions.
+	Group string `yaml:"group"`
+	// TransactionalID identifies this process's transactional producer. It
+	// must be unique among processes running at the same time and stable
+	// across restarts of the same process: on restart the broker then aborts
+	// the transaction a killed predecessor left open at once, instead of
+	// holding back read-committed consumers until TransactionTimeout.
+	// Default "tokenmeter-processor-<hostname>" (fine for one process per
+	// host or a StatefulSet; set it, e.g. from ${POD_NAME}, otherwise).
+	TransactionalID string `yaml:"transactional_id"`
+	// TransactionTimeout is how long the broker lets a transaction stay open
+	// before aborting it (bounds how long a vanished process can hold back
+	// read-committed consumers when its TransactionalID is not reused).
+	// Default 30s; must be below the broker's transaction.max.timeout.ms.
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	// MaxBatch is the most usage records one transaction processes. Larger
+	// batches amortise the per-transaction round trips (about five); smaller
+	// ones lower end-to-end latency. Default 2000.
+	MaxBatch int `yaml:"max_batch"`
+	// Dedupe configures deduplication by event_id.
+	Dedupe DedupeConfig `yaml:"dedupe"`
+	// Attribution holds the attribution rules and user → team directory.
+	Attribution attribution.Config `yaml:"attribution"`
+}
+
+// DedupeConfig configures deduplication by event_id (see docs/processing.md).
+type DedupeConfig struct {
+	// Window is how long after an event was priced a repeat of its event_id
+	// is recognised. Default 168h (7 days). The dedupe topic is created with
+	// retention Window + 24h; keep the usage topic's retention at least Window.
+	Window time.Duration `yaml:"window"`
+	// Topic is the processor's dedupe log: one small record per priced event,
+	// written in the same transaction as the priced record, partition for
+	// partition with the usage topic. Default "tokenmeter.processor-dedupe.v1".
+	// Created on start with as many partitions as the usage topic.
+	Topic string `yaml:"topic"`
 }
 
 // ApplyDefaults fills unset fields.
-func (c *Config) ApplyDefaults() {}
+func (c *Config) ApplyDefaults() {
+	if c.Group == "" {
+		c.Group = "tokenmeter-processor"
+	}
+	if c.TransactionalID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "localhost"
+		}
+		c.TransactionalID = "tokenmeter-processor-" + host
+	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = 30 * time.Second
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 2000
+	}
+	if c.Dedupe.Window == 0 {
+		c.Dedupe.Window = 7 * 24 * time.Hour
+	}
+	if c.Dedupe.Topic == "" {
+		c.Dedupe.Topic = "tokenmeter.processor-dedupe.v1"
+	}
+}
 
 // Validate reports every problem at once, each prefixed with its field path.
-func (c *Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Group) == "" {
+		errs = append(errs, errors.New("group: is required"))
+	}
+	if strings.TrimSpace(c.TransactionalID) == "" {
+		errs = append(errs, errors.New("transactional_id: is required"))
+	}
+	if c.TransactionTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("transaction_timeout: %s is below 1s", c.TransactionTimeout))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("max_batch: must be at least 1; got %d", c.MaxBatch))
+	}
+	if c.Dedupe.Window < time.Minute {
+		errs = append(errs, fmt.Errorf("dedupe.window: %s is below 1m", c.Dedupe.Window))
+	}
+	if strings.TrimSpace(c.Dedupe.Topic) == "" {
+		errs = append(errs, errors.New("dedupe.topic: is required"))
+	}
+	if err := c.Attribution.Validate(); err != nil {
+		for _, e := range flatten(err) {
+			errs = append(errs, fmt.Errorf("attribution.%w", e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Resolved returns c with relative file paths resolved by resolve (the
+// pipeline config's directory).
+func (c Config) Resolved(resolve func(string) string) Config {
+	if resolve != nil {
+		c.Attribution.Directory = resolve(c.Attribution.Directory)
+	}
+	return c
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

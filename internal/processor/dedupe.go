@@ -1,0 +1,301 @@
+package processor
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+)
+
+// Dedupe state.
+//
+// The processor remembers, for every usage partition it owns, the event_id
+// and content hash of each event it priced within the window. The memory is
+// rebuilt from the dedupe topic, which holds one record per priced event
+// (key event_id, value version byte + 8-byte content hash, timestamp = time
+// priced) on the SAME partition number as the usage record it came from, and
+// is written in the same transaction as the priced record and the consumer
+// offsets. So the dedupe log, the priced output and the offsets are always
+// consistent with each other: after any crash, a restarted or new owner of
+// usage partition P reads dedupe partition P (read-committed) and knows
+// exactly which events were priced from P.
+//
+// Duplicates of one event land on one usage partition because records are
+// keyed tenant/workflow and a duplicate with identical content has the same
+// key. A same-id event with different content may land elsewhere; it is caught
+// when the owning process holds both partitions (each process checks the
+// state of every partition it owns); see docs/processing.md for the limits.
+
+const dedupeValueVersion = 1
+
+// seenEntry is what is remembered of one priced event.
+type seenEntry struct {
+	hash uint64
+	at   int64 // unix ms when priced; evicted after the window
+}
+
+type seenAt struct {
+	id string
+	at int64
+}
+
+// partSeen is the dedupe memory of one usage partition: a map for lookups
+// and a FIFO in pricing order for eviction.
+type partSeen struct {
+	ids   map[string]seenEntry
+	order []seenAt
+	head  int
+	epoch uint64 // assignment epoch the state was loaded for
+}
+
+func newPartSeen(epoch uint64) *partSeen {
+	return &partSeen{ids: make(map[string]seenEntry), epoch: epoch}
+}
+
+func (ps *partSeen) add(id string, hash uint64, at int64) {
+	if _, ok := ps.ids[id]; ok {
+		return
+	}
+	ps.ids[id] = seenEntry{hash: hash, at: at}
+	ps.order = append(ps.order, seenAt{id: id, at: at})
+}
+
+// evict forgets events priced before cutoff (unix ms).
+func (ps *partSeen) evict(cutoff int64) {
+	for ps.head < len(ps.order) && ps.order[ps.head].at < cutoff {
+		delete(ps.ids, ps.order[ps.head].id)
+		ps.order[ps.head] = seenAt{}
+		ps.head++
+	}
+	if ps.head > 1024 && ps.head > len(ps.order)/2 {
+		ps.order = append(ps.order[:0:0], ps.order[ps.head:]...)
+		ps.head = 0
+	}
+}
+
+// seenSet is the dedupe memory of all partitions this process owns, plus
+// what the open transaction added (pending), which becomes part of the
+// memory only when the transaction commits.
+type seenSet struct {
+	parts   map[int32]*partSeen
+	pending map[string]pendingEntry
+	porder  []string
+}
+
+type pendingEntry struct {
+	hash uint64
+	part int32
+}
+
+func newSeenSet() *seenSet {
+	return &seenSet{parts: map[int32]*partSeen{}, pending: map[string]pendingEntry{}}
+}
+
+// lookup finds id among priced events of every owned partition and the open
+// transaction.
+func (s *seenSet) lookup(id string) (uint64, bool) {
+	if e, ok := s.pending[id]; ok {
+		return e.hash, true
+	}
+	for _, ps := range s.parts {
+		if e, ok := ps.ids[id]; ok {
+			return e.hash, true
+		}
+	}
+	return 0, false
+}
+
+func (s *seenSet) stage(id string, hash uint64, part int32) {
+	s.pending[id] = pendingEntry{hash: hash, part: part}
+	s.porder = append(s.porder, id)
+}
+
+// commit makes the open transaction's events part of the memory.
+func (s *seenSet) commit(at int64) {
+	for _, id := range s.porder {
+		e := s.pending[id]
+		if ps := s.parts[e.part]; ps != nil {
+			ps.add(id, e.hash, at)
+		}
+	}
+	s.abort()
+}
+
+// abort forgets the open transaction's events.
+func (s *seenSet) abort() {
+	clear(s.pending)
+	clear(s.porder)
+	s.porder = s.porder[:0]
+}
+
+func (s *seenSet) evict(cutoff int64) {
+	for _, ps := range s.parts {
+		ps.evict(cutoff)
+	}
+}
+
+// dedupeValue encodes the dedupe record value.
+func dedupeValue(hash uint64) []byte {
+	b := make([]byte, 9)
+	b[0] = dedupeValueVersion
+	binary.BigEndian.PutUint64(b[1:], hash)
+	return b
+}
+
+func parseDedupeValue(v []byte) (uint64, error) {
+	if len(v) != 9 || v[0] != dedupeValueVersion {
+		return 0, fmt.Errorf("dedupe record value: want version %d and 8 bytes, got %d bytes", dedupeValueVersion, len(v))
+	}
+	return binary.BigEndian.Uint64(v[1:]), nil
+}
+
+// loadSeen rebuilds the dedupe memory of parts from the dedupe topic: every
+// committed record with a timestamp at or after sinceMs, up to the last
+// stable offset. Control records are kept so the end of a partition whose
+// last batch was a transaction marker is recognised.
+func loadSeen(ctx context.Context, base []kgo.Opt, topic string, parts map[int32]uint64, sinceMs int64) (map[int32]*partSeen, error) {
+	adminCl, err := kgo.NewClient(base...)
+	if err != nil {
+		return nil, err
+	}
+	adm := kadm.NewClient(adminCl)
+	starts, err := adm.ListOffsetsAfterMilli(ctx, sinceMs, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	var ends kadm.ListedOffsets
+	if err == nil {
+		ends, err = adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+	}
+	adminCl.Close()
+	if err != nil {
+		return nil, fmt.Errorf("dedupe topic %s: list offsets: %w", topic, err)
+	}
+
+	out := make(map[int32]*partSeen, len(parts))
+	want := map[int32]int64{} // partition → last offset to read
+	offsets := map[int32]kgo.Offset{}
+	for p, epoch := range parts {
+		out[p] = newPartSeen(epoch)
+		s, okS := starts.Lookup(topic, p)
+		e, okE := ends.Lookup(topic, p)
+		if !okS || !okE {
+			return nil, fmt.Errorf("dedupe topic %s has no partition %d: it needs at least as many partitions as the usage topic", topic, p)
+		}
+		if s.Offset < 0 || s.Offset >= e.Offset {
+			continue
+		}
+		want[p] = e.Offset - 1
+		offsets[p] = kgo.NewOffset().At(s.Offset)
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(append(slices.Clip(base),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+		})
+		if ferr != nil {
+			return nil, ferr
+		}
+		var perr error
+		fs.EachRecord(func(r *kgo.Record) {
+			last, ok := want[r.Partition]
+			if !ok {
+				return
+			}
+			if !r.Attrs.IsControl() && r.Timestamp.UnixMilli() >= sinceMs {
+				h, err := parseDedupeValue(r.Value)
+				if err != nil {
+					perr = fmt.Errorf("dedupe topic %s/%d@%d: %w", topic, r.Partition, r.Offset, err)
+					return
+				}
+				out[r.Partition].add(string(r.Key), h, r.Timestamp.UnixMilli())
+			}
+			if r.Offset >= last {
+				delete(want, r.Partition)
+			}
+		})
+		if perr != nil {
+			return nil, perr
+		}
+	}
+	return out, nil
+}
+
+// contentHash hashes everything a usage event says, canonically (field by
+// field, attributes in key order, times as instants), so two encodings of the
+// same event hash alike and any difference in content is a different hash.
+func contentHash(ev *event.UsageEvent, scratch []byte) (uint64, []byte) {
+	b := scratch[:0]
+	str := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	num := func(n int64) {
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, ';')
+	}
+	str(ev.EventID)
+	num(ev.EventTime.UnixNano())
+	str(ev.Tenant)
+	str(ev.Provider)
+	str(ev.Model)
+	str(ev.Operation)
+	str(ev.ServiceTier)
+	str(ev.Region)
+	for _, n := range [...]int64{ev.InputTokens, ev.CacheReadInputTokens, ev.CacheWriteInputTokens, ev.CacheWrite1hInputTokens,
+		ev.OutputTokens, ev.ReasoningTokens, ev.Units.Images, ev.Units.AudioSeconds, ev.Units.Requests, ev.Units.ToolCalls, ev.Units.WebSearches} {
+		num(n)
+	}
+	for _, s := range [...]string{ev.Workflow, ev.PromptTemplate, ev.PromptVersion, ev.UserID, ev.Team, ev.Application,
+		ev.Environment, ev.AgentName, ev.TraceID, ev.SpanID, ev.ConversationID, ev.SessionID} {
+		str(s)
+	}
+	num(int64(len(ev.Attributes)))
+	if len(ev.Attributes) > 0 {
+		keys := make([]string, 0, len(ev.Attributes))
+		for k := range ev.Attributes {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			str(k)
+			str(ev.Attributes[k])
+		}
+	}
+	if rc := ev.ReportedCost; rc != nil {
+		str(rc.Amount.String())
+		str(rc.Currency)
+	} else {
+		num(math.MinInt64)
+	}
+	return xxhash.Sum64(b), b
+}

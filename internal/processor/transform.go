@@ -1,0 +1,148 @@
+package processor
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/attribution"
+	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
+)
+
+// Pricer prices one usage event in a billing currency; *pricing.Engine is one.
+// A *pricing.Error is permanent (DLQ with its Reason).
+type Pricer interface {
+	Price(ev *event.UsageEvent, billingCurrency string, out *event.PricedUsageEvent) error
+}
+
+// DLQ reasons the processor adds to those of ingest (invalid_json,
+// unknown_field, invalid_field) and pricing (unknown_model, fx_missing).
+const (
+	ReasonUnknownTenant     = "unknown_tenant"     // no tenant with the event's id in the config
+	ReasonDuplicateConflict = "duplicate_conflict" // an event_id already priced with different content
+	ReasonPricingFailed     = "pricing_failed"     // the engine failed without a reason (a bug; logged)
+)
+
+type verdictKind uint8
+
+const (
+	verdictPriced verdictKind = iota
+	verdictDuplicate
+	verdictRejected
+)
+
+// verdict is what became of one usage record.
+type verdict struct {
+	kind   verdictKind
+	reason string // rejected: DLQ reason
+	detail string
+	hash   uint64 // priced: content hash
+}
+
+// transformer turns usage records into priced records; one per processing
+// goroutine (it reuses its scratch space).
+type transformer struct {
+	tenants *tenant.Registry
+	prices  Pricer
+	attr    *attribution.Attributor
+
+	out     event.PricedUsageEvent
+	scratch []byte
+}
+
+// decodeUsage decodes and validates one usage.v1 record.
+//
+// TODO(processor): switch to ingest.DecodeUsage (the collector's decoder, so
+// a record written straight to usage.v1 is held to the same rules as one
+// posted over HTTP) once internal/ingest is committed; until then this
+// strict JSON decode + Validate uses the same reasons.
+var decodeUsage = func(b []byte, now time.Time) (event.UsageEvent, error) {
+	var ev event.UsageEvent
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return ev, &itemError{reason: reasonInvalidJSON, detail: err.Error()}
+	}
+	if err := ev.Validate(now); err != nil {
+		return ev, &itemError{reason: reasonInvalidField, detail: err.Error()}
+	}
+	return ev, nil
+}
+
+const (
+	reasonInvalidJSON  = "invalid_json"
+	reasonInvalidField = "invalid_field"
+)
+
+type itemError struct{ reason, detail string }
+
+func (e *itemError) Error() string { return e.reason + ": " + e.detail }
+
+// transform decodes, validates, dedupes, attributes and prices one record.
+// On verdictPriced, t.out holds the priced event.
+func (t *transformer) transform(value []byte, now time.Time, seen *seenSet) verdict {
+	ev, err := decodeUsage(value, now)
+	if err != nil {
+		t.out.UsageEvent = ev // what could be decoded, for the DLQ record
+		var ie *itemError
+		if errors.As(err, &ie) {
+			return verdict{kind: verdictRejected, reason: ie.reason, detail: ie.detail}
+		}
+		return verdict{kind: verdictRejected, reason: reasonInvalidJSON, detail: err.Error()}
+	}
+	t.out = event.PricedUsageEvent{UsageEvent: ev}
+	ten, ok := t.tenants.Lookup(ev.Tenant)
+	if !ok {
+		return verdict{kind: verdictRejected, reason: ReasonUnknownTenant, detail: fmt.Sprintf("tenant %q is not configured", ev.Tenant)}
+	}
+	var h uint64
+	h, t.scratch = contentHash(&ev, t.scratch)
+	if prev, ok := seen.lookup(ev.EventID); ok {
+		if prev == h {
+			return verdict{kind: verdictDuplicate}
+		}
+		return verdict{kind: verdictRejected, reason: ReasonDuplicateConflict,
+			detail: fmt.Sprintf("event_id %q was already priced with different content (hash %016x, this one %016x)", ev.EventID, prev, h)}
+	}
+	t.attr.Apply(&ev, &t.out)
+	if err := t.prices.Price(&t.out.UsageEvent, ten.ReportingCurrency, &t.out); err != nil {
+		var pe *pricing.Error
+		if errors.As(err, &pe) {
+			return verdict{kind: verdictRejected, reason: pe.Reason, detail: pe.Detail}
+		}
+		return verdict{kind: verdictRejected, reason: ReasonPricingFailed, detail: err.Error()}
+	}
+	return verdict{kind: verdictPriced, hash: h}
+}
+
+// encodePriced encodes t.out for priced.v1.
+func (t *transformer) encodePriced() ([]byte, error) {
+	return json.Marshal(&t.out)
+}
+
+// dlqRecord builds the DLQ value for a rejected usage record; partial is what
+// could be decoded of it (empty when nothing could).
+func dlqRecord(rec *kgo.Record, v verdict, partial *event.UsageEvent, now time.Time) ([]byte, error) {
+	d := event.DLQRecord{
+		ID:          rec.Topic + "/" + strconv.FormatInt(int64(rec.Partition), 10) + "/" + strconv.FormatInt(rec.Offset, 10),
+		Stage:       "processor",
+		Reason:      v.reason,
+		Detail:      v.detail,
+		SourceTopic: rec.Topic,
+		Partition:   rec.Partition,
+		Offset:      rec.Offset,
+		RejectedAt:  now.UTC(),
+		Original:    rec.Value,
+	}
+	if partial != nil {
+		d.Tenant, d.EventID, d.Provider, d.Model, d.EventTime = partial.Tenant, partial.EventID, partial.Provider, partial.Model, partial.EventTime
+	}
+	return json.Marshal(&d)
+}
