@@ -146,9 +146,14 @@ func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.t.Errorf("item %d: %v", i, err)
 		}
 	}
+	// The collector's answer: 202, or 400 when no item was valid, listing rejections by index.
+	code := http.StatusAccepted
+	if len(rejected) == len(items) {
+		code = http.StatusBadRequest
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(map[string]any{"accepted": len(items) - len(rejected), "rejected": rejected})
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"accepted": len(items) - len(rejected), "rejected": len(rejected), "errors": rejected})
 }
 
 func shapeOf(u json.RawMessage) string {
@@ -256,13 +261,17 @@ func TestRunFailsAtOnceWhenTargetIsUnreachable(t *testing.T) {
 }
 
 func TestItemVerdicts(t *testing.T) {
-	reply := []byte(`{"accepted":2,"rejected":[{"index":1,"reason":"invalid_field","problems":[{"field":"cache_read_input_tokens","reason":"x"}]}]}`)
+	reply := []byte(`{"accepted":2,"rejected":1,"errors":[{"index":1,"reason":"invalid_field","problems":[{"field":"cache_read_input_tokens","reason":"x"}]}]}`)
 	v := itemVerdicts(answer{status: 202, body: reply}, 3)
 	if !v[0].accepted || v[1].accepted || v[1].reason != "invalid_field (cache_read_input_tokens)" || !v[2].accepted {
 		t.Fatalf("202 with one rejected: %+v", v)
 	}
-	v = itemVerdicts(answer{status: 401, body: []byte(`{"error":"unknown token"}`)}, 2)
-	if v[0].accepted || v[0].failed || v[0].reason != "HTTP 401 unknown token" {
+	v = itemVerdicts(answer{status: 400, body: []byte(`{"accepted":0,"rejected":1,"errors":[{"index":0,"reason":"invalid_json"}]}`)}, 1)
+	if v[0].accepted || v[0].failed || v[0].reason != "invalid_json" {
+		t.Fatalf("400 listing the only item: %+v", v)
+	}
+	v = itemVerdicts(answer{status: 401, body: []byte(`{"error":"unauthenticated","message":"missing or unknown bearer token"}`)}, 2)
+	if v[0].accepted || v[0].failed || v[0].reason != "HTTP 401 unauthenticated" {
 		t.Fatalf("401: %+v", v)
 	}
 	v = itemVerdicts(answer{status: 0}, 2)

@@ -158,19 +158,20 @@ func (h *httpClient) probe(ctx context.Context) error {
 
 // itemVerdicts reads a collector answer for a request of n items and says
 // what happened to each. The collector answers 202 with the rejected items
-// listed by index; a 4xx with a list rejects those items (and, when the
-// list is empty, the whole request).
+// listed by index in "errors", 400 with the same list when no item was
+// valid, and any other 4xx for the request as a whole (every item rejected
+// with its "error" reason).
 func itemVerdicts(a answer, n int) []result {
 	out := make([]result, n)
+	// The collector's IngestResponse ({"accepted":n,"rejected":n,"errors":[...]})
+	// or ErrorResponse ({"error":reason,"message":...}).
 	var reply struct {
-		Rejected []rejectedItem `json:"rejected"`
-		Errors   []rejectedItem `json:"errors"`
-		Error    string         `json:"error"`
-		Reason   string         `json:"reason"`
-		Message  string         `json:"message"`
+		Errors  []rejectedItem `json:"errors"`
+		Error   string         `json:"error"`
+		Message string         `json:"message"`
 	}
 	_ = json.Unmarshal(a.body, &reply) // an unreadable body leaves the list empty
-	listed := append(reply.Rejected, reply.Errors...)
+	listed := reply.Errors
 	switch {
 	case a.status >= 200 && a.status < 300:
 		for i := range out {
@@ -178,7 +179,7 @@ func itemVerdicts(a answer, n int) []result {
 		}
 	case a.status >= 400 && a.status < 500 && len(listed) == 0:
 		reason := fmt.Sprintf("HTTP %d", a.status)
-		for _, s := range []string{reply.Reason, reply.Error, reply.Message} {
+		for _, s := range []string{reply.Error, reply.Message} {
 			if s != "" {
 				reason += " " + s
 				break

@@ -9,10 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -70,7 +68,6 @@ func newOTLPApp(ctx context.Context, cfg *Config, p Path, sum *Summary) (*otlpAp
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %s exporter: %w", p, err)
 	}
-	installPartialSuccessHandler()
 	return a, nil
 }
 
@@ -157,10 +154,7 @@ func otlpVerdicts(calls []*Call, rejected int64, msg string, err error) []result
 		}
 		return out
 	}
-	reason := "otlp partial success"
-	if msg != "" {
-		reason += ": " + msg
-	}
+	reason := describePartialSuccess(msg)
 	for i := range out {
 		out[i].accepted = true
 	}
@@ -251,7 +245,7 @@ func (a *otlpApp) shutdown(ctx context.Context) {
 // endedSpans is a span processor that keeps ended spans until the app
 // exports them itself, so every export's answer is known (the SDK's batch
 // processor exports in the background and reports failures only to the
-// global error handler).
+// global error handler, without saying which spans they concern).
 type endedSpans struct {
 	mu    sync.Mutex
 	spans []sdktrace.ReadOnlySpan
@@ -316,58 +310,49 @@ func (plannedIDs) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
 	return v.span
 }
 
-// The SDK exporters report OTLP partial success only to the global error
-// handler, from inside ExportSpans. Exports are serialised so the handler
-// knows whose export the report belongs to.
-var (
-	exportMu       sync.Mutex
-	currentExport  atomic.Pointer[partialReport]
-	handlerOnce    sync.Once
-	partialPattern = regexp.MustCompile(`^OTLP partial success: (.*) \((\d+) spans rejected\)$`)
-)
-
-type partialReport struct {
-	rejected int64
-	msgs     []string
-}
-
-func installPartialSuccessHandler() {
-	handlerOnce.Do(func() {
-		prev := otel.GetErrorHandler()
-		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-			if m := partialPattern.FindStringSubmatch(err.Error()); m != nil {
-				// currentExport is only set while exportMu is held by the
-				// exporting goroutine, which is the one calling us.
-				if rep := currentExport.Load(); rep != nil {
-					n, _ := strconv.ParseInt(m[2], 10, 64)
-					rep.rejected += n
-					if msg := strings.TrimSpace(m[1]); msg != "" && msg != "empty message" {
-						rep.msgs = append(rep.msgs, msg)
-					}
-					return
-				}
-			}
-			if prev != nil {
-				prev.Handle(err)
-			}
-		}))
-	})
-}
+// partialPattern matches the error the SDK exporters return for an OTLP
+// partial success: the export was received, some spans were rejected.
+var partialPattern = regexp.MustCompile(`^OTLP partial success: (.*) \((\d+) spans rejected\)$`)
 
 // exportCapturing exports spans and returns how many the receiver rejected
-// by partial success, and its message.
+// by partial success, and its message. The SDK reports a partial success as
+// an error from ExportSpans; it is not a failed export.
 func exportCapturing(ctx context.Context, exp sdktrace.SpanExporter, spans []sdktrace.ReadOnlySpan) (int64, string, error) {
 	if len(spans) == 0 {
 		return 0, "", nil
 	}
-	exportMu.Lock()
-	defer exportMu.Unlock()
-	rep := &partialReport{}
-	currentExport.Store(rep)
 	err := exp.ExportSpans(ctx, spans)
-	currentExport.Store(nil)
-	if err != nil {
-		return 0, "", err
+	if err == nil {
+		return 0, "", nil
 	}
-	return rep.rejected, strings.Join(rep.msgs, "; "), nil
+	var rejected int64
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimPrefix(err.Error(), "traces export: "), "\n") {
+		m := partialPattern.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			return 0, "", err // a real failure (possibly beside a partial success)
+		}
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		rejected += n
+		if msg := strings.TrimSpace(m[1]); msg != "" && msg != "empty message" {
+			msgs = append(msgs, msg)
+		}
+	}
+	return rejected, strings.Join(msgs, "; "), nil
+}
+
+// spanRejection matches one rejection in the collector's partial-success
+// message: "span <id>: <reason>: <field>: <why>".
+var spanRejection = regexp.MustCompile(`span [0-9a-fA-F-]+: ([a-z_]+): ([a-z_.]+): `)
+
+// describePartialSuccess turns a partial-success message into a reason that
+// groups equal rejections ("invalid_usage (cache_read_input_tokens)").
+func describePartialSuccess(msg string) string {
+	if m := spanRejection.FindStringSubmatch(msg); m != nil {
+		return m[1] + " (" + m[2] + ")"
+	}
+	if msg == "" {
+		return "otlp partial success"
+	}
+	return "otlp partial success: " + firstLine([]byte(msg))
 }
