@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -20,38 +19,16 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
-// fakePricer stands in for the pricing engine while it is being written:
-// 2 µUSD per input token and 10 µUSD per output token, FX USD→HKD 7.8,
-// model "mystery-model" unknown, no FX rate for EUR.
-type fakePricer struct{}
-
-func (fakePricer) Price(ev *event.UsageEvent, cur string, out *event.PricedUsageEvent) error {
-	if ev.Model == "mystery-model" {
-		return &pricing.Error{Reason: pricing.ReasonUnknownModel, Detail: ev.Provider + "/" + ev.Model + " has no price in force"}
+// testPrices is the real pricing engine on testdata/catalogue.yaml:
+// openai/gpt-4o at 2 USD per million input and 10 USD per million output
+// tokens, USD→HKD 7.8, no price for "mystery-model", no EUR rate.
+var testPrices = func() *pricing.Engine {
+	e, err := pricing.Load(pricing.Config{Catalogues: []string{"testdata/catalogue.yaml"}, FX: "testdata/fx.csv"}, nil)
+	if err != nil {
+		panic(err)
 	}
-	fx := decimal.NewFromInt(1)
-	switch cur {
-	case "USD":
-	case "HKD":
-		fx = decimal.RequireFromString("7.8")
-	default:
-		return &pricing.Error{Reason: pricing.ReasonFXMissing, Detail: "no USD/" + cur + " rate"}
-	}
-	in := decimal.New(ev.InputTokens*2, -6)
-	o := decimal.New(ev.OutputTokens*10, -6)
-	total := in.Add(o)
-	out.PriceID = ev.Provider + "/" + ev.Model + "@test"
-	out.PricingTier = "standard"
-	out.UncachedInputTokens = ev.InputTokens
-	out.NonReasoningOutTokens = ev.OutputTokens
-	out.CostInput, out.CostOutput = in, o
-	out.PricingCurrency = "USD"
-	out.ListCost, out.ContractedCost, out.EffectiveCost = total, total, total
-	out.BillingCurrency, out.FXRate, out.FXDate = cur, fx, ev.EventTime.Format("2006-01-02")
-	out.BilledListCost, out.BilledContractedCost, out.BilledEffectiveCost = total.Mul(fx), total.Mul(fx), total.Mul(fx)
-	out.PricedAt = time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
-	return nil
-}
+	return e
+}()
 
 var testTenants = func() *tenant.Registry {
 	r, err := tenant.NewRegistry([]tenant.Config{
@@ -101,7 +78,7 @@ func startProcessor(t *testing.T, cfg Config, k kafkax.Config, deps role.Deps) *
 	if deps.Tenants == nil {
 		deps.Tenants = testTenants
 	}
-	p, err := NewWithPricer(cfg, fakePricer{}, deps)
+	p, err := New(cfg, testPrices, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,8 @@ func TestPricesAttributesAndRejects(t *testing.T) {
 			t.Errorf("%s: workflow %q team %q task %q; want %q support %q", in.EventID, pe.Workflow, pe.Team, pe.TaskID, wantWF, in.TraceID)
 		}
 		// ev-00005 keeps its first content (output 10+5%7=15), not the conflict's.
-		// cost = input×2µ + output×10µ USD, ×7.8 in HKD.
+		// cost = input × 0.000002 + output × 0.00001 USD (e.g. ev-00000:
+		// 100×0.000002 + 10×0.00001 = 0.0003), × 7.8 in HKD.
 		want := decimal.New(in.InputTokens*2+in.OutputTokens*10, -6)
 		if !pe.EffectiveCost.Equal(want) || !pe.BilledEffectiveCost.Equal(want.Mul(decimal.RequireFromString("7.8"))) || pe.BillingCurrency != "HKD" {
 			t.Errorf("%s: cost %s / %s %s, want %s USD", in.EventID, pe.EffectiveCost, pe.BilledEffectiveCost, pe.BillingCurrency, want)
@@ -279,7 +280,7 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 		first = append(first, usageRecord(t, k, usageEvent(i)))
 	}
 	produce(t, k, first...)
-	p1, err := NewWithPricer(cfg, fakePricer{}, role.Deps{Kafka: k, Tenants: testTenants})
+	p1, err := New(cfg, testPrices, role.Deps{Kafka: k, Tenants: testTenants})
 	if err != nil {
 		t.Fatal(err)
 	}
