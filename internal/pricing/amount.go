@@ -13,6 +13,16 @@ import (
 type Amount struct {
 	D   decimal.Decimal
 	Set bool
+	// text is the figure as written ("2.50"), kept for display and re-export.
+	text string
+}
+
+// String is the figure as written in the file, else the decimal.
+func (a Amount) String() string {
+	if a.text != "" {
+		return a.text
+	}
+	return a.D.String()
 }
 
 // A returns a set Amount parsed from s; it is for tests and importers and
@@ -22,7 +32,7 @@ func A(s string) (Amount, error) {
 	if err != nil {
 		return Amount{}, fmt.Errorf("%q is not a decimal number: %w", s, err)
 	}
-	return Amount{D: d, Set: true}, nil
+	return Amount{D: d, Set: true, text: s}, nil
 }
 
 // UnmarshalYAML parses the scalar's text exactly.
@@ -38,7 +48,7 @@ func (a *Amount) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not a decimal number", n.Line, n.Value)
 	}
-	*a = Amount{D: d, Set: true}
+	*a = Amount{D: d, Set: true, text: n.Value}
 	return nil
 }
 
@@ -47,7 +57,7 @@ func (a Amount) MarshalYAML() (any, error) {
 	if !a.Set {
 		return nil, nil
 	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: a.D.String(), Style: yaml.DoubleQuotedStyle}, nil
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: a.String(), Style: yaml.DoubleQuotedStyle}, nil
 }
 
 // IsZero lets `omitempty` drop unset amounts.

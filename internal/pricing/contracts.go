@@ -171,6 +171,12 @@ func buildContracts(f *ContractsFile, cat *catalogue) ([]*contract, error) {
 					if k.tiers != nil && !k.tiers[base] {
 						continue
 					}
+					// A contract applies to a tier only where it has terms for it
+					// (a discount, or prices for that tier); elsewhere a less
+					// specific contract, or the list price, applies.
+					if _, priced := c.Prices[name]; !disc.Set && !priced {
+						continue
+					}
 					merged := contractedRates(tp.rates, c.Prices[name], factor)
 					d, _ := merged.slots()
 					k.rates[tp] = newRateSet(d)

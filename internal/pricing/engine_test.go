@@ -200,6 +200,16 @@ func TestPrice(t *testing.T) {
 			want: want{contract: "acme-sonnet", input: "0.012", cacheRead: "0.0015", list: "0.0165", effective: "0.0135"},
 		},
 		{
+			// acme-sonnet has terms for the standard tier only, so a long-context request falls
+			// through to the provider-wide acme-anthropic 20% discount:
+			// list 200001 × 6/M + 1000 × 22.50/M = 1.200006 + 0.0225 = 1.222506; × 0.8 = 0.9780048
+			name: "contract without terms for a tier falls through to a wider contract",
+			ev: event.UsageEvent{Tenant: "acme", Provider: "anthropic", Model: "claude-sonnet-4-5", EventTime: at("2026-06-01T00:00:00Z"),
+				InputTokens: 200001, OutputTokens: 1000},
+			want: want{contract: "acme-anthropic", tier: "standard_long_context", list: "1.222506", effective: "0.9780048",
+				input: "0.9600048", output: "0.018"},
+		},
+		{
 			// provider-wide 20% off: list 1000 × 1/M + 1000 × 5/M = 0.006; × 0.8 = 0.0048
 			name: "provider-wide contract",
 			ev: event.UsageEvent{Tenant: "acme", Provider: "anthropic", Model: "claude-haiku-4-5", EventTime: at("2026-06-01T00:00:00Z"),

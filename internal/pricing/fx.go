@@ -176,3 +176,10 @@ func WriteFXYAML(w io.Writer, f *FXFile) error {
 	}
 	return enc.Close()
 }
+
+// ValidateFX reports every problem in a rates file (bad dates, codes,
+// non-positive rates, duplicates).
+func ValidateFX(f *FXFile) error {
+	_, err := buildFX(f)
+	return err
+}
