@@ -391,24 +391,17 @@ func (e *Engine) priceFixed(m *match, q *quantities, fx *fxPoint, out *event.Pri
 	if neg {
 		savings = -savings
 	}
-	billed := [4]decimal.Decimal{}
+	// Equal amounts share one decimal (decimals are immutable): each distinct
+	// value costs a big.Int allocation, the hot path's main expense.
+	shared := con == list
+	var bList, bCon, bSavings decimal.Decimal
 	if fx != nil {
-		for i, v := range [4]int64{listTotal, conTotal, conTotal, savings} {
-			a := v
-			if a < 0 {
-				a = -a
-			}
-			p, ok := mulFixed(a, fx.coef)
-			if !ok {
-				// Exact either way; only this product leaves the fast path.
-				billed[i] = decimal.New(v, -costScale).Mul(fx.rate)
-				continue
-			}
-			if v < 0 {
-				p = -p
-			}
-			billed[i] = fixedDec(p, costScale+fx.scale)
+		bList = billFixed(listTotal, fx)
+		bCon = bList
+		if !shared {
+			bCon = billFixed(conTotal, fx)
 		}
+		bSavings = billFixed(savings, fx)
 	}
 	out.CostInput = fixedDec(cc[slotInput], costScale)
 	out.CostCacheRead = fixedDec(cc[slotCacheRead], costScale)
@@ -417,17 +410,37 @@ func (e *Engine) priceFixed(m *match, q *quantities, fx *fxPoint, out *event.Pri
 	out.CostReasoning = fixedDec(cc[slotReasoning], costScale)
 	out.CostUnits = fixedDec(units, costScale)
 	out.ListCost = fixedDec(listTotal, costScale)
-	out.ContractedCost = fixedDec(conTotal, costScale)
+	out.ContractedCost = out.ListCost
+	if !shared {
+		out.ContractedCost = fixedDec(conTotal, costScale)
+	}
 	out.EffectiveCost = out.ContractedCost
 	out.CacheSavings = fixedDec(savings, costScale)
 	if fx == nil {
 		out.BilledListCost, out.BilledContractedCost = out.ListCost, out.ContractedCost
 		out.BilledEffectiveCost, out.BilledCacheSavings = out.EffectiveCost, out.CacheSavings
 	} else {
-		out.BilledListCost, out.BilledContractedCost = billed[0], billed[1]
-		out.BilledEffectiveCost, out.BilledCacheSavings = billed[2], billed[3]
+		out.BilledListCost, out.BilledContractedCost = bList, bCon
+		out.BilledEffectiveCost, out.BilledCacheSavings = bCon, bSavings
 	}
 	return true
+}
+
+// billFixed converts a fixed-point amount with the FX rate, exactly: in int64
+// when the product fits, else in decimal.
+func billFixed(v int64, fx *fxPoint) decimal.Decimal {
+	a := v
+	if a < 0 {
+		a = -a
+	}
+	p, ok := mulFixed(a, fx.coef)
+	if !ok {
+		return decimal.New(v, -costScale).Mul(fx.rate)
+	}
+	if v < 0 {
+		p = -p
+	}
+	return fixedDec(p, costScale+fx.scale)
 }
 
 // priceDecimal is the reference arithmetic in shopspring/decimal; the fast

@@ -171,3 +171,23 @@ func BenchmarkPrice(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPriceDecimalOnly prices the same event with the shopspring/decimal
+// reference arithmetic alone, to show what the fixed-point path saves.
+func BenchmarkPriceDecimalOnly(b *testing.B) {
+	e := testEngine(b)
+	ev := event.UsageEvent{EventID: "e", Tenant: "beta", Provider: "anthropic", Model: "claude-sonnet-4-5-20250929",
+		EventTime: at("2026-11-28T10:00:00Z"), InputTokens: 12000, CacheReadInputTokens: 8000, CacheWriteInputTokens: 2000,
+		OutputTokens: 900, ReasoningTokens: 300}
+	m, perr := e.find(&ev)
+	if perr != nil {
+		b.Fatal(perr)
+	}
+	fx, _ := e.fx.lookup("USD", "HKD", floorDiv(ev.EventTime.Unix(), 86400))
+	var out event.PricedUsageEvent
+	b.ReportAllocs()
+	for b.Loop() {
+		q := quantitiesOf(&ev)
+		priceDecimal(&m, &q, fx, &out)
+	}
+}
