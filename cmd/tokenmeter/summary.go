@@ -122,28 +122,105 @@ func writeSummary(ctx context.Context, out io.Writer, conn driver.Conn, db strin
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nCFO views (current quarter/month in each tenant's time zone)\n")
+	fmt.Fprintf(out, "\nCFO views (latest period with data; months and quarters in the tenant time zone)\n")
 	for _, line := range cfoLines(ctx, conn, db) {
 		fmt.Fprintf(out, "  %s\n", line)
 	}
 	return nil
 }
 
-// cfoLines answers each CFO view in one line. A view that cannot answer
-// (no data yet) says so instead of failing the summary.
+// cfoLines answers each CFO view in one line, for the latest period with
+// data. A view that cannot answer says so instead of failing the summary.
 func cfoLines(ctx context.Context, conn driver.Conn, db string) []string {
 	var lines []string
-	one := func(label, query string, format func(driver.Row) (string, error)) {
-		s, err := format(conn.QueryRow(ctx, query))
+	ask := func(label, query string, format func(vals []string) string) {
+		rows, err := conn.Query(ctx, query)
 		if err != nil {
-			if strings.Contains(err.Error(), "no rows") {
-				s = "no data yet"
-			} else {
-				s = "unavailable: " + err.Error()
-			}
+			lines = append(lines, label+": unavailable: "+err.Error())
+			return
 		}
-		lines = append(lines, label+": "+s)
+		defer rows.Close()
+		var parts []string
+		for rows.Next() {
+			vals := make([]string, len(rows.Columns()))
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				lines = append(lines, label+": unavailable: "+err.Error())
+				return
+			}
+			parts = append(parts, format(vals))
+		}
+		if len(parts) == 0 {
+			parts = []string{"no data yet"}
+		}
+		lines = append(lines, label+": "+strings.Join(parts, "; "))
 	}
-	_ = one
+	m := func(v string) string { // money, rounded for display
+		d, err := decimal.NewFromString(v)
+		if err != nil {
+			return v
+		}
+		return money(d)
+	}
+	ask("1 cost per outcome (latest quarter, highest first)",
+		"SELECT workflow, toString(period_start), toString(cost_per_outcome), billing_currency, toString(outcomes) FROM "+db+".v_cost_per_outcome "+
+			"WHERE period = 'quarter' AND period_start = (SELECT max(period_start) FROM "+db+".v_cost_per_outcome WHERE period = 'quarter' AND outcomes > 0) AND outcomes > 0 ORDER BY cost_per_outcome DESC",
+		func(v []string) string { return fmt.Sprintf("%s %s %s over %s outcomes (%s)", v[0], m(v[2]), v[3], v[4], v[1]) })
+	ask("2 forecast variance (latest forecast month)",
+		"SELECT toString(month), toString(sum(actual)), toString(sum(forecast)), any(currency) FROM "+db+".v_forecast_variance "+
+			"WHERE has_forecast = 1 AND month = (SELECT max(month) FROM "+db+".v_forecast_variance WHERE has_forecast = 1 AND actual > 0) GROUP BY month",
+		func(v []string) string {
+			a, f := decimal.RequireFromString(v[1]), decimal.RequireFromString(v[2])
+			pct := "n/a"
+			if !f.IsZero() {
+				pct = a.Sub(f).Mul(decimal.NewFromInt(100)).Div(f).StringFixed(1) + "%"
+			}
+			return fmt.Sprintf("%s actual %s vs forecast %s %s (%s)", v[0][:7], money(a), money(f), v[3], pct)
+		})
+	ask("3 profitability (latest quarter, ROI)",
+		"SELECT workflow, toString(net_value), billing_currency, ifNull(toString(roi), 'n/a') FROM "+db+".v_workflow_profitability "+
+			"WHERE period = 'quarter' AND period_start = (SELECT max(period_start) FROM "+db+".v_workflow_profitability WHERE period = 'quarter') AND outcomes > 0 ORDER BY roi DESC",
+		func(v []string) string {
+			roi := v[3]
+			if d, err := decimal.NewFromString(roi); err == nil {
+				roi = d.Mul(decimal.NewFromInt(100)).StringFixed(0) + "%"
+			}
+			return fmt.Sprintf("%s net %s %s, ROI %s", v[0], m(v[1]), v[2], roi)
+		})
+	ask("4 optimisation rate (cost per outcome vs previous quarter)",
+		"SELECT workflow, toString(quarter), ifNull(toString(change_pct), 'n/a') FROM "+db+".v_optimisation_rate "+
+			"WHERE quarter = (SELECT max(quarter) FROM "+db+".v_optimisation_rate) AND cost_per_outcome IS NOT NULL ORDER BY workflow",
+		func(v []string) string {
+			if d, err := decimal.NewFromString(v[2]); err == nil {
+				return fmt.Sprintf("%s %s%%", v[0], d.StringFixed(1))
+			}
+			return v[0] + " n/a (no previous quarter)"
+		})
+	ask("5 budget compliance",
+		"SELECT toString(period_start), status, toString(budgets_within), toString(budgets), arrayStringConcat(over_budget, ',') FROM "+db+".v_budget_compliance "+
+			"WHERE period = 'month' ORDER BY period_start DESC LIMIT 2",
+		func(v []string) string {
+			over := ""
+			if v[4] != "" {
+				over = ", over: " + v[4]
+			}
+			return fmt.Sprintf("%s (%s) %s of %s budgets within%s", v[0][:7], v[1], v[2], v[3], over)
+		})
+	ask("cache savings (latest month)",
+		"SELECT toString(month), toString(sum(cache_savings)), any(billing_currency) FROM "+db+".v_cache_savings "+
+			"WHERE month = (SELECT max(month) FROM "+db+".v_cache_savings) GROUP BY month",
+		func(v []string) string { return fmt.Sprintf("%s saved %s %s", v[0][:7], m(v[1]), v[2]) })
+	ask("unattributed share (latest month)",
+		"SELECT toString(month), ifNull(toString(unattributed_workflow_pct), 'n/a') FROM "+db+".v_unattributed_share "+
+			"WHERE month = (SELECT max(month) FROM "+db+".v_unattributed_share)",
+		func(v []string) string {
+			if d, err := decimal.NewFromString(v[1]); err == nil {
+				return fmt.Sprintf("%s %s%% of spend has no workflow", v[0][:7], d.StringFixed(2))
+			}
+			return v[0][:7] + " n/a"
+		})
 	return lines
 }
