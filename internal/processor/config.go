@@ -24,6 +24,16 @@ type Config struct {
 	// Default "tokenmeter-processor-<hostname>" (fine for one process per
 	// host or a StatefulSet; set it, e.g. from ${POD_NAME}, otherwise).
 	TransactionalID string `yaml:"transactional_id"`
+	// InstanceID, when set, makes this process a static group member
+	// (KIP-345): a restarted process with the same InstanceID takes its
+	// partitions back at once instead of waiting for SessionTimeout to expel
+	// its dead predecessor. Must be unique among running processes. A cleanly
+	// stopped static member is only removed after SessionTimeout. Default ""
+	// (dynamic membership).
+	InstanceID string `yaml:"instance_id"`
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member before reassigning its partitions. Default 45s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// TransactionTimeout is how long the broker lets a transaction stay open
 	// before aborting it (bounds how long a vanished process can hold back
 	// read-committed consumers when its TransactionalID is not reused).
@@ -67,6 +77,9 @@ func (c *Config) ApplyDefaults() {
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = 30 * time.Second
 	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 45 * time.Second
+	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 2000
 	}
@@ -89,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TransactionTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("transaction_timeout: %s is below 1s", c.TransactionTimeout))
+	}
+	if c.SessionTimeout < 6*time.Second {
+		errs = append(errs, fmt.Errorf("session_timeout: %s is below the brokers' usual minimum of 6s", c.SessionTimeout))
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("max_batch: must be at least 1; got %d", c.MaxBatch))

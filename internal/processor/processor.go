@@ -247,7 +247,7 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]i
 
 func (p *Processor) sessionOpts() []kgo.Opt {
 	t := p.deps.Kafka.Topics
-	return append(p.deps.Kafka.ClientOpts(),
+	opts := append(p.deps.Kafka.ClientOpts(),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(t.Usage),
 		// A new group starts at the beginning: events produced before the
@@ -261,8 +261,13 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onRevoked),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.WithLogger(kgoLogger{p.log}),
 	)
+	if p.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
+	}
+	return opts
 }
 
 // session runs one transactional session until it fails (error) or polling
