@@ -28,11 +28,12 @@ func loadgenCmd(ctx context.Context, args []string) error {
 	target := fs.String("target", "", "collector HTTP API base URL (default: http://127.0.0.1<port of http.listen in CONFIG>)")
 	fs.StringVar(&c.OTLPHTTP, "otlp", "127.0.0.1:4318", "OTLP/HTTP receiver host:port; empty disables the otlp-http path")
 	fs.StringVar(&c.OTLPGRPC, "otlp-grpc", "127.0.0.1:4317", "OTLP/gRPC receiver host:port; empty disables the otlp-grpc path")
+	kafka := fs.String("kafka", "", `Kafka brokers (comma-separated) for the kafka path; "off" disables it (default: CONFIG's kafka.brokers, else its embedded broker's listen address)`)
 	fs.StringVar(&c.Token, "token", "demo-acme-token", "bearer token sent on every path")
 	tenantID := fs.String("tenant", "", "tenant written into events (default: the tenant of --token in CONFIG)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: same seed and run id, same traffic")
 	fs.StringVar(&c.RunID, "run-id", "", "id mixed into event, trace and span ids (default: from the start time, so runs never collide)")
-	paths := fs.String("paths", "", "comma-separated paths to use: http-json,http-native,otlp-http,otlp-grpc (default: all with an address)")
+	paths := fs.String("paths", "", "comma-separated paths to use: http-json,http-native,otlp-http,otlp-grpc,kafka (default: all with an address)")
 	fs.BoolVar(&c.NoBadEvents, "no-bad-events", false, "do not send the few deliberately bad events")
 	fs.IntVar(&c.BatchSize, "batch-size", 100, "most items per HTTP request")
 	summaryJSON := fs.String("summary-json", "", "also write the summary as JSON to this file")
@@ -46,6 +47,18 @@ func loadgenCmd(ctx context.Context, args []string) error {
 	if c.Target == "" {
 		c.Target = targetFromListen(cfg.HTTP.Listen)
 	}
+	switch *kafka {
+	case "off", "none":
+	case "":
+		c.KafkaBrokers = cfg.Kafka.Brokers
+		if len(c.KafkaBrokers) == 0 && cfg.Kafka.Embedded.Listen != "" {
+			c.KafkaBrokers = []string{cfg.Kafka.Embedded.Listen}
+		}
+	default:
+		c.KafkaBrokers = strings.Split(*kafka, ",")
+	}
+	c.KafkaTopic = cfg.Kafka.Topics.Usage
+	c.KafkaOpts = cfg.Kafka.ClientOpts()
 	c.Tenant = *tenantID
 	if c.Tenant == "" {
 		if c.Tenant, err = tenantOfToken(cfg, c.Token); err != nil {
@@ -53,8 +66,8 @@ func loadgenCmd(ctx context.Context, args []string) error {
 		}
 	}
 
-	fmt.Fprintf(os.Stderr, "tokenmeter loadgen: %.0f calls/s for %s against %s (otlp-http %q, otlp-grpc %q), tenant %s, seed %d\n",
-		c.Rate, c.Duration, c.Target, c.OTLPHTTP, c.OTLPGRPC, c.Tenant, c.Seed)
+	fmt.Fprintf(os.Stderr, "tokenmeter loadgen: %.0f calls/s for %s against %s (otlp-http %q, otlp-grpc %q, kafka %q), tenant %s, seed %d\n",
+		c.Rate, c.Duration, c.Target, c.OTLPHTTP, c.OTLPGRPC, strings.Join(c.KafkaBrokers, ","), c.Tenant, c.Seed)
 	sum, err := loadgen.Run(ctx, c)
 	if err != nil {
 		return err

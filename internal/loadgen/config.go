@@ -6,6 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
 )
 
 // Config says what the load generator sends, where, how fast and for how
@@ -25,6 +29,14 @@ type Config struct {
 	// disables PathOTLPGRPC like OTLPHTTP. (--otlp-grpc defaults to
 	// 127.0.0.1:4317.)
 	OTLPGRPC string
+	// KafkaBrokers, when set, enables PathKafka: canonical events produced
+	// to KafkaTopic with acks=all. The command takes them from the pipeline
+	// config (kafka.brokers, else the embedded broker's listen address).
+	KafkaBrokers []string
+	// KafkaTopic is the usage topic. Default tokenmeter.usage.v1.
+	KafkaTopic string
+	// KafkaOpts are extra franz-go client options (TLS, SASL, client id).
+	KafkaOpts []kgo.Opt
 	// Token is the bearer token sent on every path (Authorization header,
 	// also as OTLP header/metadata). Default "demo-acme-token".
 	Token string
@@ -51,7 +63,7 @@ type Config struct {
 	// the same Seed re-sends the same events, which the pipeline must count once.
 	RunID string
 	// Paths restricts the usage paths used (http-json, http-native,
-	// otlp-http, otlp-grpc). Default: all whose address is set. Requests planned for a disabled
+	// otlp-http, otlp-grpc, kafka). Default: all whose address is set. Requests planned for a disabled
 	// path go through http-json (else the first enabled path), so every
 	// workflow still has traffic.
 	Paths []Path
@@ -109,6 +121,12 @@ func (c *Config) ApplyDefaults() {
 		if c.OTLPGRPC != "" {
 			c.Paths = append(c.Paths, PathOTLPGRPC)
 		}
+		if len(c.KafkaBrokers) > 0 {
+			c.Paths = append(c.Paths, PathKafka)
+		}
+	}
+	if c.KafkaTopic == "" {
+		c.KafkaTopic = event.TopicUsage
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 100
@@ -154,12 +172,15 @@ func (c *Config) Validate() error {
 	seen := map[Path]bool{}
 	for i, p := range c.Paths {
 		switch p {
-		case PathHTTPJSON, PathNative, PathOTLPHTTP, PathOTLPGRPC:
+		case PathHTTPJSON, PathNative, PathOTLPHTTP, PathOTLPGRPC, PathKafka:
 		default:
-			bad(fmt.Sprintf("paths[%d]", i), "%q is not one of http-json, http-native, otlp-http, otlp-grpc", p)
+			bad(fmt.Sprintf("paths[%d]", i), "%q is not one of http-json, http-native, otlp-http, otlp-grpc, kafka", p)
 		}
 		if p == PathOTLPHTTP && c.OTLPHTTP == "" {
 			bad(fmt.Sprintf("paths[%d]", i), "otlp-http needs an OTLP/HTTP address (--otlp)")
+		}
+		if p == PathKafka && len(c.KafkaBrokers) == 0 {
+			bad(fmt.Sprintf("paths[%d]", i), "kafka needs brokers (--kafka)")
 		}
 		if p == PathOTLPGRPC && c.OTLPGRPC == "" {
 			bad(fmt.Sprintf("paths[%d]", i), "otlp-grpc needs an OTLP/gRPC address (--otlp-grpc)")

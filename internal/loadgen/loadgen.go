@@ -65,11 +65,26 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	jsonIn := make(chan *Call, queue)
 	nativeIn := make(chan *Call, queue)
 	outcomeIn := make(chan *event.OutcomeEvent, queue)
+	kafkaIn := make(chan *Call, queue)
 	otlpIn := map[Path]chan *Request{}
 
 	startBatcher(sendCtx, &wg, jsonIn, cfg.BatchSize, cfg.FlushInterval, usageFlusher(hc, sum, PathHTTPJSON, true))
 	startBatcher(sendCtx, &wg, nativeIn, cfg.BatchSize, cfg.FlushInterval, usageFlusher(hc, sum, PathNative, false))
 	startBatcher(sendCtx, &wg, outcomeIn, cfg.BatchSize, cfg.FlushInterval, outcomeFlusher(hc, sum))
+	var warnings []string
+	if hasPath(cfg.Paths, PathKafka) {
+		kp, err := newKafkaProducer(ctx, &cfg, sum)
+		if err != nil {
+			// Kafka is the one path the collector does not front: without it
+			// its traffic goes through http-json instead.
+			warnings = append(warnings, err.Error()+"; its traffic goes through http-json")
+			cfg.Paths = withoutPath(cfg.Paths, PathKafka)
+			delete(sum.Paths, PathKafka)
+		} else {
+			defer kp.close()
+			startBatcher(sendCtx, &wg, kafkaIn, cfg.BatchSize, cfg.FlushInterval, kp.flush)
+		}
+	}
 	var otlpApps []*otlpApp
 	for _, p := range cfg.Paths {
 		if p != PathOTLPHTTP && p != PathOTLPGRPC {
@@ -112,9 +127,12 @@ traffic:
 		default:
 			for i := range r.Calls {
 				c := &r.Calls[i]
-				if c.Path == PathNative {
+				switch c.Path {
+				case PathNative:
 					nativeIn <- c
-				} else {
+				case PathKafka:
+					kafkaIn <- c
+				default:
 					jsonIn <- c
 				}
 			}
@@ -127,6 +145,7 @@ traffic:
 	close(jsonIn)
 	close(nativeIn)
 	close(outcomeIn)
+	close(kafkaIn)
 	for _, in := range otlpIn {
 		close(in)
 	}
@@ -145,6 +164,7 @@ traffic:
 	sum.Requests = requests
 	sum.Planned = planner.Calls()
 	sum.Elapsed = time.Since(start)
+	sum.Warnings = warnings
 	sum.mu.Unlock()
 	return sum, nil
 }
@@ -280,4 +300,23 @@ func requestError(a answer, err error) string {
 		return fmt.Sprintf("HTTP %d: %s", a.status, firstLine(a.body))
 	}
 	return ""
+}
+
+func hasPath(ps []Path, p Path) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutPath(ps []Path, p Path) []Path {
+	out := make([]Path, 0, len(ps))
+	for _, x := range ps {
+		if x != p {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -31,10 +31,14 @@ const (
 	// PathOTLPGRPC exports spans with the older GenAI attribute names through
 	// the OpenTelemetry SDK's OTLP/gRPC exporter.
 	PathOTLPGRPC Path = "otlp-grpc"
+	// PathKafka produces canonical UsageEvents straight to the usage topic,
+	// as a batch job runner that already speaks Kafka would. The processor,
+	// not the collector, validates these.
+	PathKafka Path = "kafka"
 )
 
 // AllPaths lists every usage path in summary order.
-var AllPaths = []Path{PathHTTPJSON, PathNative, PathOTLPHTTP, PathOTLPGRPC}
+var AllPaths = []Path{PathHTTPJSON, PathNative, PathOTLPHTTP, PathOTLPGRPC, PathKafka}
 
 // Deliberately bad calls, sent so the DLQ and the rejection counters have
 // something to show. They never count toward the expected totals.
@@ -466,10 +470,10 @@ func (p *Planner) marketing() *Request {
 	}
 	e.OutputTokens = visible + e.ReasoningTokens
 	if (m == ModelGPT4o || m == ModelGeminiFlash) && p.chance(25) {
+		// Overnight campaigns use the batch tier; the job runner that
+		// collects the results writes them to Kafka itself.
 		e.ServiceTier = event.ServiceTierBatch
-		if r.Path == PathOTLPHTTP {
-			r.Path = p.enabled(PathHTTPJSON) // batch results are reported by the job runner, not traced
-		}
+		r.Path = p.enabled(PathKafka)
 	}
 	e.PromptTemplate, e.PromptVersion = tmpl, version
 	e.UserID, e.Team = p.user("marketer", 8), "marketing"
@@ -560,10 +564,9 @@ func (p *Planner) bad() *Request {
 		c.Bad = BadCacheExceedsInput
 		// 1500 cached of an input of 1000, which must include them.
 		c.Event.InputTokens, c.Event.CacheReadInputTokens, c.Event.OutputTokens = 1000, 1500, 200
-		r.Path = PathHTTPJSON
-		if p.badSeq%4 == 0 {
-			r.Path = PathOTLPHTTP
-		}
+		// Rotate the paths that can carry it: through Kafka the processor
+		// rejects it into the DLQ; over HTTP and OTLP the collector answers.
+		r.Path = []Path{PathOTLPHTTP, PathKafka, PathHTTPJSON}[(p.badSeq/2)%3]
 		r.Path = p.enabled(r.Path)
 	}
 	c.Event.PromptTemplate, c.Event.PromptVersion, c.Event.UserID, c.Event.Team = "ad-copy", "v1", "marketer-001", "marketing"

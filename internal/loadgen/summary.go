@@ -91,6 +91,8 @@ type Summary struct {
 	// Unconfirmed sums good calls that failed or were unexpectedly rejected.
 	Unconfirmed    map[string]*Totals                   `json:"unconfirmed,omitempty"`
 	OutcomesByType map[string]map[string]*OutcomeTotals `json:"outcomes_by_type"`
+	// Warnings are paths dropped at start (an unreachable Kafka broker).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func newSummary(cfg *Config) *Summary {
@@ -245,6 +247,9 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "\ntokenmeter loadgen: run %s, seed %d, %d user requests, %d model calls in %s against %s\n",
 		s.RunID, s.Seed, s.Requests, s.Planned, s.Elapsed.Round(100*time.Millisecond), s.Target)
 
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "path\trequests\tretries\tsent\taccepted\trejected\tfailed\t")
 	row := func(name string, p *PathStats) {
@@ -286,7 +291,7 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	for _, k := range sortedKeys(s.Bad) {
 		b := s.Bad[k]
-		expect := "the collector should reject them"
+		expect := "the collector should reject them; those sent to Kafka are accepted by the broker and the processor should send them to the DLQ as invalid_field"
 		if k == BadUnknownModel {
 			expect = "the collector accepts them; the processor should send them to the DLQ as unknown_model"
 		}
@@ -294,7 +299,7 @@ func (s *Summary) Print(w io.Writer) {
 			k, b.Sent, b.RejectedAtIngest, b.AcceptedAtIngest, b.Failed, expect)
 	}
 
-	fmt.Fprintln(w, "\nexpected usage from this run (good calls the collector accepted):")
+	fmt.Fprintln(w, "\nexpected usage from this run (good calls accepted at ingest):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workflow\tcalls\tinput\tcache_read\tcache_write\toutput\treasoning\t")
 	var all Totals
