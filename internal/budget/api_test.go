@@ -25,7 +25,7 @@ func (fixedPricer) Price(ev *event.UsageEvent, cur string, out *event.PricedUsag
 	return nil
 }
 
-func apiServer(t *testing.T) (*Budget, *httptest.Server) {
+func apiServer(t testing.TB) (*Budget, *httptest.Server) {
 	t.Helper()
 	cfg := Config{Budgets: []BudgetConfig{
 		{ID: "acme-legal", Tenant: "acme", Amount: "100", Mode: ModeEnforce, Scope: Scope{Workflow: "legal"}, Owner: "legal-ops"},
@@ -45,7 +45,7 @@ func apiServer(t *testing.T) (*Budget, *httptest.Server) {
 	return r, srv
 }
 
-func call(t *testing.T, method, url, token string, body any, out any) int {
+func call(t testing.TB, method, url, token string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {

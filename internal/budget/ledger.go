@@ -89,6 +89,7 @@ type budgetState struct {
 	periods  map[string]*periodState
 	reserved decimal.Decimal // sum of outstanding reservations
 	nres     int
+	cur      *periodState // cache of current(); dropped with its period
 }
 
 // periodState is a budget's spend in one calendar period.
@@ -121,9 +122,15 @@ func (b *budgetState) periodFor(p period) *periodState {
 	return ps
 }
 
-// current returns the state of the period containing now.
+// current returns the state of the period containing now. The last answer
+// is cached: computing a calendar period in a time zone is the most
+// expensive part of a decision otherwise.
 func (b *budgetState) current(now time.Time) *periodState {
-	return b.periodFor(periodOf(b.def.PeriodKind, now, b.def.Tenant.Location))
+	if c := b.cur; c != nil && !now.Before(c.period.Start) && now.Before(c.period.End) {
+		return c
+	}
+	b.cur = b.periodFor(periodOf(b.def.PeriodKind, now, b.def.Tenant.Location))
+	return b.cur
 }
 
 // alertID is the deterministic idempotency key of an alert: budget/period/kind/threshold.
@@ -424,7 +431,7 @@ func (e estimate) in(d *definition) decimal.Decimal {
 func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy string) CheckResponse {
 	now := l.now()
 	resp := CheckResponse{Decision: DecisionAllow, State: "ready", EstimatedCost: est.cost,
-		EstimatedTokens: est.tokens, RequestID: req.RequestID, Budgets: []BudgetVerdict{}}
+		EstimatedTokens: est.tokens, RequestID: req.RequestID}
 	ready := l.ready.Load()
 	if !ready {
 		resp.State, resp.Policy = "not_ready", policy
@@ -435,6 +442,7 @@ func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy
 			apply = append(apply, b)
 		}
 	}
+	resp.Budgets = make([]BudgetVerdict, 0, len(apply))
 	for _, b := range apply {
 		b.mu.Lock()
 	}
@@ -446,7 +454,6 @@ func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy
 
 	var (
 		denier, tightest *BudgetVerdict
-		tightRatio       decimal.Decimal
 		wouldDeny        []string
 	)
 	for _, b := range apply {
@@ -467,9 +474,9 @@ func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy
 			}
 			wouldDeny = append(wouldDeny, d.ID)
 		}
-		ratio := remaining.Div(d.Amount)
-		if tightest == nil || ratio.LessThan(tightRatio) {
-			tightest, tightRatio = vp, ratio
+		// Least room in proportion: remaining/amount < tightest's, cross-multiplied (amounts > 0).
+		if tightest == nil || remaining.Mul(tightest.Amount).LessThan(tightest.Remaining.Mul(d.Amount)) {
+			tightest = vp
 		}
 	}
 	binding := tightest
@@ -583,6 +590,9 @@ func (l *ledger) expire() int {
 		for id, ps := range b.periods {
 			if ps.period.End.Before(prev.Start) || ps.period.End.Equal(prev.Start) {
 				delete(b.periods, id)
+				if b.cur == ps {
+					b.cur = nil
+				}
 			}
 		}
 		b.mu.Unlock()
