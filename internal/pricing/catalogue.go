@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -177,8 +178,35 @@ type providerIndex struct {
 	byName   map[string]*history // canonical names and aliases, lower-case
 	patterns []pattern
 
-	mu      sync.RWMutex
-	matched map[string]*history // pattern results by model name (nil: no match); at most maxPatternCache
+	// matched caches pattern results by model name (nil: no match). Readers
+	// load the map without locking; a new name copies it under mu (rare: at
+	// most maxPatternCache names), so the hot path never contends.
+	mu      sync.Mutex
+	matched atomic.Pointer[map[string]*history]
+}
+
+func (pi *providerIndex) remember(model string, h *history) {
+	pi.mu.Lock()
+	defer pi.mu.Unlock()
+	old := pi.matched.Load()
+	n := 0
+	if old != nil {
+		if _, ok := (*old)[model]; ok {
+			return
+		}
+		n = len(*old)
+	}
+	if n >= maxPatternCache {
+		return
+	}
+	m := make(map[string]*history, n+1)
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	m[model] = h
+	pi.matched.Store(&m)
 }
 
 // catalogue is the merged, indexed set of catalogue files.
@@ -228,7 +256,7 @@ func buildCatalogue(files []*CatalogueFile, names []string) (*catalogue, error) 
 			h.entries = append(h.entries, e)
 			pi := c.providers[e.provider]
 			if pi == nil {
-				pi = &providerIndex{byName: map[string]*history{}, matched: map[string]*history{}}
+				pi = &providerIndex{byName: map[string]*history{}}
 				c.providers[e.provider] = pi
 			}
 			for _, n := range append([]string{m.Model}, m.Aliases...) {

@@ -138,11 +138,10 @@ func (e *Engine) resolve(provider, model string) *history {
 	if len(pi.patterns) == 0 {
 		return nil
 	}
-	pi.mu.RLock()
-	h, ok := pi.matched[model]
-	pi.mu.RUnlock()
-	if ok {
-		return h
+	if m := pi.matched.Load(); m != nil {
+		if h, ok := (*m)[model]; ok {
+			return h
+		}
 	}
 	var found *history
 	for _, p := range pi.patterns {
@@ -151,11 +150,7 @@ func (e *Engine) resolve(provider, model string) *history {
 			break
 		}
 	}
-	pi.mu.Lock()
-	if len(pi.matched) < maxPatternCache {
-		pi.matched[model] = found
-	}
-	pi.mu.Unlock()
+	pi.remember(model, found)
 	return found
 }
 
