@@ -1,0 +1,237 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
+)
+
+// RepriceOptions selects the DLQ records `tokenmeter reprice` replays.
+type RepriceOptions struct {
+	// Since and Until bound the records' rejected_at (or event_time with
+	// ByEventTime): Since inclusive, Until exclusive; zero means unbounded.
+	Since, Until time.Time
+	ByEventTime  bool
+	// Offsets, when set, limits the replay to these DLQ partitions and
+	// inclusive offset ranges (To < 0: to the end).
+	Offsets map[int32]OffsetRange
+	// Reasons to replay. Default unknown_model and fx_missing: the rejections
+	// a catalogue or FX fix resolves. Anything else would only fail again.
+	Reasons []string
+	// DryRun counts what would be replayed without producing.
+	DryRun bool
+}
+
+// OffsetRange is an inclusive range of offsets in one partition.
+type OffsetRange struct{ From, To int64 }
+
+// RepriceResult says what a replay did.
+type RepriceResult struct {
+	Scanned  int            // committed DLQ records read in the selected ranges
+	Replayed int            // records produced back onto the usage topic (or that would be, dry run)
+	ByReason map[string]int // replayed per reason
+}
+
+// ParseOffsets parses "P:FROM-TO,P:FROM-" (inclusive; an empty TO is the end).
+func ParseOffsets(s string) (map[int32]OffsetRange, error) {
+	out := map[int32]OffsetRange{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, rng, ok := strings.Cut(part, ":")
+		from, to, ok2 := strings.Cut(rng, "-")
+		pn, err1 := strconv.ParseInt(p, 10, 32)
+		fn, err2 := strconv.ParseInt(from, 10, 64)
+		tn := int64(-1)
+		var err3 error
+		if to != "" {
+			tn, err3 = strconv.ParseInt(to, 10, 64)
+		}
+		if !ok || !ok2 || err1 != nil || err2 != nil || err3 != nil || pn < 0 || fn < 0 || (tn >= 0 && tn < fn) {
+			return nil, fmt.Errorf("offsets: %q is not PARTITION:FROM-TO or PARTITION:FROM- (inclusive offsets)", part)
+		}
+		if _, dup := out[int32(pn)]; dup {
+			return nil, fmt.Errorf("offsets: partition %d given twice", pn)
+		}
+		out[int32(pn)] = OffsetRange{From: fn, To: tn}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("offsets: empty")
+	}
+	return out, nil
+}
+
+// Reprice replays DLQ records whose reason a catalogue or FX fix resolves
+// back onto the usage topic, with their original bytes and key, so the
+// processor prices them with the fixed catalogue.
+//
+// Nothing is counted twice: the DLQ held events the processor never priced
+// (a rejected event is not recorded in the dedupe log), and every replayed
+// event keeps its event_id, so an event that was meanwhile priced (resent by
+// its producer after the fix) or that is replayed twice (reprice run again
+// over the same range) is an identical duplicate the processor drops. That
+// protection holds within the dedupe window (processor.dedupe.window, 7 days
+// by default) of the first successful pricing.
+func Reprice(ctx context.Context, k kafkax.Config, opts RepriceOptions, progress func(string)) (RepriceResult, error) {
+	res := RepriceResult{ByReason: map[string]int{}}
+	if len(opts.Reasons) == 0 {
+		opts.Reasons = []string{pricing.ReasonUnknownModel, pricing.ReasonFXMissing}
+	}
+	if progress == nil {
+		progress = func(string) {}
+	}
+	cl, err := kgo.NewClient(k.ClientOpts()...)
+	if err != nil {
+		return res, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	dlq := k.Topics.DLQ
+	starts, err := adm.ListStartOffsets(ctx, dlq)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return res, fmt.Errorf("DLQ topic %s: %w", dlq, err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, dlq)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return res, fmt.Errorf("DLQ topic %s: %w", dlq, err)
+	}
+	var after kadm.ListedOffsets
+	if !opts.Since.IsZero() && !opts.ByEventTime {
+		// DLQ records are written when rejected: skip what is older.
+		if after, err = adm.ListOffsetsAfterMilli(ctx, opts.Since.UnixMilli(), dlq); err != nil {
+			return res, fmt.Errorf("DLQ topic %s: %w", dlq, err)
+		}
+	}
+	consume := map[int32]kgo.Offset{}
+	last := map[int32]int64{}
+	ends.Each(func(e kadm.ListedOffset) {
+		from := int64(0)
+		if s, ok := starts.Lookup(dlq, e.Partition); ok {
+			from = s.Offset
+		}
+		if a, ok := after.Lookup(dlq, e.Partition); ok && a.Err == nil && a.Offset > from {
+			from = a.Offset
+		}
+		to := e.Offset - 1
+		if opts.Offsets != nil {
+			r, ok := opts.Offsets[e.Partition]
+			if !ok {
+				return
+			}
+			from = max(from, r.From)
+			if r.To >= 0 {
+				to = min(to, r.To)
+			}
+		}
+		if from <= to {
+			consume[e.Partition] = kgo.NewOffset().At(from)
+			last[e.Partition] = to
+		}
+	})
+	for p := range opts.Offsets {
+		if _, ok := ends.Lookup(dlq, p); !ok {
+			return res, fmt.Errorf("offsets: DLQ topic %s has no partition %d", dlq, p)
+		}
+	}
+	if len(consume) == 0 {
+		progress("nothing to read in the selected DLQ range")
+		return res, nil
+	}
+	rd, err := kgo.NewClient(append(k.ClientOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{dlq: consume}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)...)
+	if err != nil {
+		return res, err
+	}
+	defer rd.Close()
+
+	var batch []*kgo.Record
+	flush := func() error {
+		if len(batch) == 0 || opts.DryRun {
+			batch = batch[:0]
+			return nil
+		}
+		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+			return fmt.Errorf("produce to %s: %w", k.Topics.Usage, err)
+		}
+		progress(fmt.Sprintf("replayed %d records", res.Replayed))
+		batch = batch[:0]
+		return nil
+	}
+	for len(last) > 0 {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) { ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err)) })
+		if ferr != nil {
+			return res, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			to, ok := last[r.Partition]
+			if !ok || r.Offset > to {
+				return
+			}
+			if r.Offset == to {
+				delete(last, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			res.Scanned++
+			var d event.DLQRecord
+			if json.Unmarshal(r.Value, &d) != nil || !slices.Contains(opts.Reasons, d.Reason) || len(d.Original) == 0 {
+				return
+			}
+			if d.SourceTopic != "" && d.SourceTopic != k.Topics.Usage {
+				return
+			}
+			t := d.RejectedAt
+			if opts.ByEventTime {
+				t = d.EventTime
+			}
+			if (!opts.Since.IsZero() && t.Before(opts.Since)) || (!opts.Until.IsZero() && !t.Before(opts.Until)) {
+				return
+			}
+			var ev event.UsageEvent
+			_ = json.Unmarshal(d.Original, &ev) // for the key only; the processor validates
+			batch = append(batch, &kgo.Record{
+				Topic:   k.Topics.Usage,
+				Key:     ev.Key(),
+				Value:   d.Original,
+				Headers: []kgo.RecordHeader{{Key: "tokenmeter-replay-of", Value: []byte(d.ID)}},
+			})
+			res.Replayed++
+			res.ByReason[d.Reason]++
+		})
+		if len(batch) >= 1000 {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, flush()
+}
