@@ -1,11 +1,193 @@
 package collector
 
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/tokenmeter/tokenmeter/internal/ingest"
+)
+
 // Config is the `collector:` section of a pipeline config.
 type Config struct {
+	// MaxBodyBytes caps one request body after decompression (HTTP JSON and
+	// OTLP, gzip/zstd bombs included); larger bodies get 413. Default 8 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxItems caps the events in one HTTP request; more get 413. Default
+	// 10000. Must not exceed producer.max_buffered_records, or such a request
+	// could never be accepted.
+	MaxItems int `yaml:"max_items"`
+	// RetryAfter is the Retry-After a 503 carries (whole seconds, at least 1).
+	// Default 1s.
+	RetryAfter time.Duration `yaml:"retry_after"`
+
+	Producer ProducerConfig `yaml:"producer"`
+	OTLP     OTLPConfig     `yaml:"otlp"`
+	// Attributes names extra OTLP span/resource attributes read as sources of
+	// attribution fields, tried before the built-in GenAI names.
+	Attributes AttributesConfig `yaml:"attributes"`
+}
+
+// ProducerConfig bounds the Kafka producer. The collector answers only after
+// the broker acknowledged (acks=all, idempotent), so these bound memory and
+// latency, not durability.
+type ProducerConfig struct {
+	// MaxBufferedRecords is how many records may wait for acknowledgement;
+	// a request that would exceed it gets 503 + Retry-After. Default 100000.
+	MaxBufferedRecords int64 `yaml:"max_buffered_records"`
+	// MaxBufferedBytes is the same bound in bytes of record values. Default 256 MiB.
+	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
+	// DeliveryTimeout fails records the broker has not acknowledged in this
+	// long (the request then gets 503). Default 30s.
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
+	// Linger is how long a partition batch waits for more records. Default
+	// 0 (send as soon as possible; batches still form while a request is in flight).
+	Linger time.Duration `yaml:"linger"`
+}
+
+// OTLPConfig configures the OTLP trace receivers.
+type OTLPConfig struct {
+	// GRPCListen is the OTLP/gRPC address. Default ":4317"; "" disables it.
+	GRPCListen *string `yaml:"grpc_listen"`
+	// HTTPListen is the OTLP/HTTP address (POST /v1/traces, protobuf or JSON).
+	// Default ":4318"; "" disables it.
+	HTTPListen *string `yaml:"http_listen"`
+	// TLS, when cert_file is set, serves both OTLP listeners over TLS.
+	// (TLS for the main http.listen server is not configurable yet: put a
+	// TLS-terminating proxy in front of it.)
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig is a server certificate and, for mTLS, the CA clients must present a certificate from.
+type TLSConfig struct {
+	// CertFile and KeyFile are PEM files; both or neither. Default: none (plain text).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, requires and verifies client certificates (mTLS).
+	// Needs cert_file. Bearer tokens are still required.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// AttributesConfig lists attribute names per event field, first match wins,
+// tried before the built-in names (see docs/ingest.md).
+type AttributesConfig struct {
+	Workflow       []string `yaml:"workflow"`
+	Team           []string `yaml:"team"`
+	PromptVersion  []string `yaml:"prompt_version"`
+	PromptTemplate []string `yaml:"prompt_template"`
+	Application    []string `yaml:"application"`
+	Environment    []string `yaml:"environment"`
+	UserID         []string `yaml:"user_id"`
+}
+
+// Sources merges the configured names in front of the defaults.
+func (a AttributesConfig) Sources() ingest.AttributeSources {
+	d := ingest.DefaultAttributeSources()
+	j := func(cfg, def []string) []string { return append(append([]string(nil), cfg...), def...) }
+	return ingest.AttributeSources{
+		Workflow:       j(a.Workflow, d.Workflow),
+		Team:           j(a.Team, d.Team),
+		PromptVersion:  j(a.PromptVersion, d.PromptVersion),
+		PromptTemplate: j(a.PromptTemplate, d.PromptTemplate),
+		Application:    j(a.Application, d.Application),
+		Environment:    j(a.Environment, d.Environment),
+		UserID:         j(a.UserID, d.UserID),
+	}
 }
 
 // ApplyDefaults fills unset fields.
-func (c *Config) ApplyDefaults() {}
+func (c *Config) ApplyDefaults() {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 8 << 20
+	}
+	if c.MaxItems == 0 {
+		c.MaxItems = 10000
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = time.Second
+	}
+	p := &c.Producer
+	if p.MaxBufferedRecords == 0 {
+		p.MaxBufferedRecords = 100000
+	}
+	if p.MaxBufferedBytes == 0 {
+		p.MaxBufferedBytes = 256 << 20
+	}
+	if p.DeliveryTimeout == 0 {
+		p.DeliveryTimeout = 30 * time.Second
+	}
+	if c.OTLP.GRPCListen == nil {
+		s := ":4317"
+		c.OTLP.GRPCListen = &s
+	}
+	if c.OTLP.HTTPListen == nil {
+		s := ":4318"
+		c.OTLP.HTTPListen = &s
+	}
+}
 
 // Validate reports every problem at once, each prefixed with its field path.
-func (c *Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.MaxBodyBytes < 1 {
+		bad("max_body_bytes: must be at least 1; got %d", c.MaxBodyBytes)
+	}
+	if c.MaxItems < 1 {
+		bad("max_items: must be at least 1; got %d", c.MaxItems)
+	}
+	if c.RetryAfter < time.Second {
+		bad("retry_after: must be at least 1s; got %s", c.RetryAfter)
+	}
+	if c.Producer.MaxBufferedRecords < 1 {
+		bad("producer.max_buffered_records: must be at least 1; got %d", c.Producer.MaxBufferedRecords)
+	} else if int64(c.MaxItems) > c.Producer.MaxBufferedRecords {
+		bad("max_items: %d exceeds producer.max_buffered_records (%d): such a request could never be accepted", c.MaxItems, c.Producer.MaxBufferedRecords)
+	}
+	if c.Producer.MaxBufferedBytes < 1 {
+		bad("producer.max_buffered_bytes: must be at least 1; got %d", c.Producer.MaxBufferedBytes)
+	}
+	if c.Producer.DeliveryTimeout < 0 {
+		bad("producer.delivery_timeout: must not be negative")
+	}
+	if c.Producer.Linger < 0 {
+		bad("producer.linger: must not be negative")
+	}
+	for name, addr := range map[string]*string{"otlp.grpc_listen": c.OTLP.GRPCListen, "otlp.http_listen": c.OTLP.HTTPListen} {
+		if addr != nil && *addr != "" {
+			if _, _, err := net.SplitHostPort(*addr); err != nil {
+				bad("%s: %q is not host:port: %v", name, *addr, err)
+			}
+		}
+	}
+	if g, h := c.OTLP.GRPCListen, c.OTLP.HTTPListen; g != nil && h != nil && *g != "" && *g == *h {
+		bad("otlp.http_listen: %q is also otlp.grpc_listen", *h)
+	}
+	t := c.OTLP.TLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad("otlp.tls: cert_file and key_file must be set together")
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		bad("otlp.tls.client_ca_file: needs cert_file and key_file (mTLS is on top of TLS)")
+	}
+	for name, f := range map[string]string{"otlp.tls.cert_file": t.CertFile, "otlp.tls.key_file": t.KeyFile, "otlp.tls.client_ca_file": t.ClientCAFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad("%s: %v", name, err)
+		}
+	}
+	for name, list := range map[string][]string{"workflow": c.Attributes.Workflow, "team": c.Attributes.Team,
+		"prompt_version": c.Attributes.PromptVersion, "prompt_template": c.Attributes.PromptTemplate,
+		"application": c.Attributes.Application, "environment": c.Attributes.Environment, "user_id": c.Attributes.UserID} {
+		for i, a := range list {
+			if a == "" {
+				bad("attributes.%s[%d]: must not be empty", name, i)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,306 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters compress with gzip
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tokenmeter/tokenmeter/internal/ingest"
+)
+
+// startOTLP binds the configured OTLP listeners and serves them in the background.
+func (c *Collector) startOTLP(fatal chan<- error) error {
+	tlsCfg, err := c.serverTLS()
+	if err != nil {
+		return err
+	}
+	if addr := *c.cfg.OTLP.GRPCListen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("collector.otlp.grpc_listen: cannot listen on %s (port in use?): %w", addr, err)
+		}
+		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(min(c.cfg.MaxBodyBytes, 1<<31-1)))}
+		if tlsCfg != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+		}
+		c.grpcSrv = grpc.NewServer(opts...)
+		ptraceotlp.RegisterGRPCServer(c.grpcSrv, &traceGRPC{c: c})
+		c.OTLPGRPCAddr = ln.Addr().String()
+		srv := c.grpcSrv
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				fatal <- fmt.Errorf("collector otlp grpc: %w", err)
+			}
+		}()
+		c.deps.Logger.Info("otlp grpc receiver listening", "addr", c.OTLPGRPCAddr, "tls", tlsCfg != nil)
+	}
+	if addr := *c.cfg.OTLP.HTTPListen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("collector.otlp.http_listen: cannot listen on %s (port in use?): %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("POST /v1/traces", c.OTLPHTTPHandler())
+		c.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+		c.OTLPHTTPAddr = ln.Addr().String()
+		srv := c.httpSrv
+		go func() {
+			var err error
+			if tlsCfg != nil {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fatal <- fmt.Errorf("collector otlp http: %w", err)
+			}
+		}()
+		c.deps.Logger.Info("otlp http receiver listening", "addr", c.OTLPHTTPAddr, "tls", tlsCfg != nil)
+	}
+	return nil
+}
+
+// stopOTLP stops both listeners, letting in-flight exports finish until ctx ends.
+func (c *Collector) stopOTLP(ctx context.Context) {
+	if c.httpSrv != nil {
+		if err := c.httpSrv.Shutdown(ctx); err != nil {
+			_ = c.httpSrv.Close()
+		}
+	}
+	if c.grpcSrv != nil {
+		done := make(chan struct{})
+		go func() { c.grpcSrv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			c.grpcSrv.Stop()
+			<-done
+		}
+	}
+}
+
+// traceResult is what one OTLP export did.
+type traceResult struct {
+	accepted, rejected, skipped int
+	message                     string // first rejections, for partial_success.error_message
+}
+
+// maxRejectionDetails bounds the partial-success message.
+const maxRejectionDetails = 5
+
+// ingestTraces maps the spans of td to usage events and produces them,
+// returning once the broker acknowledged every one.
+func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID, path string) (traceResult, error) {
+	var (
+		res        traceResult
+		recs       []kgo.Record
+		details    []string
+		valueBytes int64
+		mapErr     error
+	)
+	topic := c.deps.Kafka.Topics.Usage
+	c.mapper.MapTraces(td, tenantID, c.now(), func(r *ingest.SpanResult) {
+		switch {
+		case r.Skipped:
+			res.skipped++
+		case r.Err != nil:
+			res.rejected++
+			c.metrics.reject(path, kindUsage, r.Err.Reason, 1)
+			if len(details) < maxRejectionDetails {
+				details = append(details, fmt.Sprintf("span %s: %s", r.Event.EventID, r.Err.Error()))
+			}
+		default:
+			v, err := json.Marshal(&r.Event)
+			if err != nil {
+				mapErr = err
+				return
+			}
+			recs = append(recs, kgo.Record{Topic: topic, Key: r.Event.Key(), Value: v})
+			valueBytes += int64(len(v))
+		}
+	})
+	if mapErr != nil {
+		return res, mapErr
+	}
+	c.metrics.skip(path, res.skipped)
+	if res.rejected > 0 {
+		res.message = fmt.Sprintf("%d span(s) rejected: %s", res.rejected, strings.Join(details, "; "))
+	}
+	ptrs := make([]*kgo.Record, len(recs))
+	for i := range recs {
+		ptrs[i] = &recs[i]
+	}
+	if err := c.produce(ctx, ptrs, valueBytes); err != nil {
+		return res, err
+	}
+	res.accepted = len(recs)
+	c.metrics.accept(path, kindUsage, res.accepted)
+	return res, nil
+}
+
+func exportResponse(res traceResult) ptraceotlp.ExportResponse {
+	resp := ptraceotlp.NewExportResponse()
+	if res.rejected > 0 {
+		resp.PartialSuccess().SetRejectedSpans(int64(res.rejected))
+		resp.PartialSuccess().SetErrorMessage(res.message)
+	}
+	return resp
+}
+
+// traceGRPC is the OTLP/gRPC TraceService.
+type traceGRPC struct {
+	ptraceotlp.UnimplementedGRPCServer
+	c *Collector
+}
+
+// Export implements ptraceotlp.GRPCServer.
+func (s *traceGRPC) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	c := s.c
+	if c.shuttingDown.Load() {
+		c.metrics.refuse(pathOTLPGRPC, reqShuttingDown)
+		return ptraceotlp.NewExportResponse(), status.Error(codes.Unavailable, "the collector is shutting down; retry")
+	}
+	var auth string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			auth = v[0]
+		}
+	}
+	ten, ok := c.authenticate(auth)
+	if !ok {
+		c.metrics.refuse(pathOTLPGRPC, reqUnauthenticated)
+		return ptraceotlp.NewExportResponse(), status.Error(codes.Unauthenticated, "missing or unknown bearer token (authorization: Bearer TOKEN)")
+	}
+	res, err := c.ingestTraces(ctx, req.Traces(), ten.ID, pathOTLPGRPC)
+	if err != nil {
+		reason, msg := produceRefusal(err)
+		c.metrics.refuse(pathOTLPGRPC, reason)
+		// Unavailable is retryable for OTLP exporters; nothing was acknowledged as a whole.
+		return ptraceotlp.NewExportResponse(), status.Error(codes.Unavailable, msg)
+	}
+	return exportResponse(res), nil
+}
+
+func produceRefusal(err error) (reason, msg string) {
+	switch {
+	case errors.Is(err, errBufferFull):
+		return reqBufferFull, "the broker cannot take more right now; retry"
+	case errors.Is(err, errShuttingDown):
+		return reqShuttingDown, "the collector is shutting down; retry"
+	}
+	return reqBrokerError, "the broker did not acknowledge the spans; retry (span ids make a retry safe)"
+}
+
+// OTLPHTTPHandler serves OTLP/HTTP POST /v1/traces (application/x-protobuf or application/json).
+func (c *Collector) OTLPHTTPHandler() http.Handler {
+	return http.HandlerFunc(c.serveOTLPHTTP)
+}
+
+func (c *Collector) serveOTLPHTTP(w http.ResponseWriter, r *http.Request) {
+	const path = pathOTLPHTTP
+	ct := r.Header.Get("Content-Type")
+	isJSON := strings.HasPrefix(ct, "application/json")
+	if !isJSON && !strings.HasPrefix(ct, "application/x-protobuf") && !strings.HasPrefix(ct, "application/protobuf") {
+		c.metrics.refuse(path, reqMediaType)
+		writeOTLPStatus(w, http.StatusUnsupportedMediaType, false, codes.InvalidArgument,
+			fmt.Sprintf("content type %q is not application/x-protobuf or application/json", ct))
+		return
+	}
+	if c.shuttingDown.Load() {
+		c.metrics.refuse(path, reqShuttingDown)
+		w.Header().Set("Retry-After", c.retryAfterSeconds())
+		writeOTLPStatus(w, http.StatusServiceUnavailable, isJSON, codes.Unavailable, "the collector is shutting down; retry")
+		return
+	}
+	ten, ok := c.authenticate(r.Header.Get("Authorization"))
+	if !ok {
+		c.metrics.refuse(path, reqUnauthenticated)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter"`)
+		writeOTLPStatus(w, http.StatusUnauthorized, isJSON, codes.Unauthenticated, "missing or unknown bearer token (Authorization: Bearer TOKEN)")
+		return
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if code, reason, err := c.readBody(r, buf); err != nil {
+		c.metrics.refuse(path, reason)
+		grpcCode := codes.InvalidArgument
+		if code == http.StatusRequestEntityTooLarge {
+			grpcCode = codes.ResourceExhausted
+		}
+		writeOTLPStatus(w, code, isJSON, grpcCode, err.Error())
+		return
+	}
+	req := ptraceotlp.NewExportRequest()
+	var err error
+	if isJSON {
+		err = req.UnmarshalJSON(buf.Bytes())
+	} else {
+		err = req.UnmarshalProto(buf.Bytes())
+	}
+	if err != nil {
+		c.metrics.refuse(path, reqUnreadable)
+		writeOTLPStatus(w, http.StatusBadRequest, isJSON, codes.InvalidArgument, "cannot decode OTLP request: "+err.Error())
+		return
+	}
+	res, err := c.ingestTraces(r.Context(), req.Traces(), ten.ID, path)
+	if err != nil {
+		reason, msg := produceRefusal(err)
+		c.metrics.refuse(path, reason)
+		w.Header().Set("Retry-After", c.retryAfterSeconds())
+		writeOTLPStatus(w, http.StatusServiceUnavailable, isJSON, codes.Unavailable, msg)
+		return
+	}
+	resp := exportResponse(res)
+	var body []byte
+	if isJSON {
+		body, err = resp.MarshalJSON()
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		body, err = resp.MarshalProto()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	if err != nil {
+		writeOTLPStatus(w, http.StatusInternalServerError, isJSON, codes.Internal, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// writeOTLPStatus writes an OTLP/HTTP error: a google.rpc.Status in the request's encoding.
+func writeOTLPStatus(w http.ResponseWriter, code int, isJSON bool, gc codes.Code, msg string) {
+	st := status.New(gc, msg).Proto()
+	var (
+		b   []byte
+		err error
+	)
+	if isJSON {
+		b, err = protojson.Marshal(st)
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		b, err = proto.Marshal(st)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	if err != nil {
+		b = []byte(msg)
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
