@@ -9,15 +9,18 @@
 #   clickhouse.sh env      print `export CLICKHOUSE_ADDR=… CLICKHOUSE_HTTP_ADDR=…`
 #
 # Env: CLICKHOUSE_ADDR (native host:port), CLICKHOUSE_HTTP_ADDR (host:port),
-#      CLICKHOUSE_START_TIMEOUT (seconds, default 90).
+#      CLICKHOUSE_START_TIMEOUT (seconds, default 90), CLICKHOUSE_LOCAL_PORT /
+#      CLICKHOUSE_LOCAL_HTTP_PORT / CLICKHOUSE_LOCAL_INTERSERVER_PORT (ports of
+#      our own server: 9000 / 8123 / 9009), TOKENMETER_LOCAL_DIR (state, .local).
 set -euo pipefail
 TM_SCRIPT=clickhouse
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-LOCAL_TCP_PORT=9000
-LOCAL_HTTP_PORT=8123
-LOCAL_INTERSERVER_PORT=9009
+# Ports of the server we start ourselves; override to run a second instance.
+LOCAL_TCP_PORT=${CLICKHOUSE_LOCAL_PORT:-9000}
+LOCAL_HTTP_PORT=${CLICKHOUSE_LOCAL_HTTP_PORT:-8123}
+LOCAL_INTERSERVER_PORT=${CLICKHOUSE_LOCAL_INTERSERVER_PORT:-9009}
 STATE="$TM_LOCAL/clickhouse"
 PIDFILE="$STATE/clickhouse-server.pid"
 START_TIMEOUT="${CLICKHOUSE_START_TIMEOUT:-90}"
@@ -28,11 +31,10 @@ http_addr() {
 	if [ -n "${CLICKHOUSE_HTTP_ADDR:-}" ]; then
 		printf '%s' "$CLICKHOUSE_HTTP_ADDR"
 	else
+		# Same host; our HTTP port when the native port is ours, else 8123.
 		local h p
 		tm_split_addr "$(native_addr)" h p
-		if [ "$p" = "$LOCAL_TCP_PORT" ]; then p=$LOCAL_HTTP_PORT; else p=$((p - LOCAL_TCP_PORT + LOCAL_HTTP_PORT)); fi
-		# Only the default port pair is a safe guess; anything else needs CLICKHOUSE_HTTP_ADDR.
-		[ "$p" -gt 0 ] 2>/dev/null || p=$LOCAL_HTTP_PORT
+		if [ "$p" = "$LOCAL_TCP_PORT" ]; then p=$LOCAL_HTTP_PORT; else p=8123; fi
 		printf '%s:%s' "$h" "$p"
 	fi
 }

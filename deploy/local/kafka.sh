@@ -12,14 +12,17 @@
 # Env: KAFKA_BROKERS (comma-separated host:port), KAFKA_START_TIMEOUT (s, 120),
 #      KAFKA_HEAP_OPTS (default -Xmx512m -Xms256m), KAFKA_KEEP_DATA=1 (keep
 #      topics across restarts; by default a fresh start begins empty),
-#      KAFKA_AUTO_CREATE_TOPICS (false).
+#      KAFKA_AUTO_CREATE_TOPICS (false), KAFKA_LOCAL_PORT /
+#      KAFKA_LOCAL_CONTROLLER_PORT (our broker's ports: 19092 / 19093),
+#      TOKENMETER_LOCAL_DIR (state, default .local).
 set -euo pipefail
 TM_SCRIPT=kafka
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PORT=19092
-CONTROLLER_PORT=19093
+# Ports of the broker we start ourselves; override to run a second instance.
+PORT=${KAFKA_LOCAL_PORT:-19092}
+CONTROLLER_PORT=${KAFKA_LOCAL_CONTROLLER_PORT:-19093}
 LOCAL_BROKERS="127.0.0.1:$PORT"
 STATE="$TM_LOCAL/kafka"
 PIDFILE="$STATE/kafka.pid"
