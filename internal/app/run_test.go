@@ -33,6 +33,7 @@ func TestRunEmbeddedServesHealthAndStopsCleanly(t *testing.T) {
 roles: [collector]
 http: {listen: "%s"}
 kafka: {embedded: {listen: "%s"}}
+collector: {otlp: {grpc_listen: "", http_listen: ""}}
 `, api, broker)))
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +100,7 @@ func TestRunReportsPortInUse(t *testing.T) {
 roles: [collector]
 http: {listen: "%s"}
 kafka: {embedded: {listen: "%s"}}
+collector: {otlp: {grpc_listen: "", http_listen: ""}}
 `, ln.Addr(), freePort(t))))
 	if err != nil {
 		t.Fatal(err)
