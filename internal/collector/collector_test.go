@@ -470,3 +470,41 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// startCollector starts a collector with cfg on the given Kafka config.
+func startCollector(t testing.TB, cfg Config, kcfg kafkax.Config) *Collector {
+	t.Helper()
+	tel := telemetry.Discard()
+	deps := role.Deps{Logger: tel.Logger, Meter: tel.Meter, MeterProvider: tel.MeterProvider,
+		Kafka: kcfg, Tenants: testTenants(t), Mux: http.NewServeMux()}
+	c, err := New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fatal := make(chan error, 4)
+	if err := c.Start(context.Background(), fatal); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return c
+}
+
+func deleteTopics(cl *kgo.Client, topics ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TopicNames = topics
+	for _, tp := range topics {
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic = kmsg.StringPtr(tp)
+		req.Topics = append(req.Topics, rt)
+	}
+	req.TimeoutMillis = 5000
+	_, _ = req.RequestWith(ctx, cl)
+}

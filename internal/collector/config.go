@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
@@ -162,7 +163,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if g, h := c.OTLP.GRPCListen, c.OTLP.HTTPListen; g != nil && h != nil && *g != "" && *g == *h {
+	if g, h := c.OTLP.GRPCListen, c.OTLP.HTTPListen; g != nil && h != nil && *g != "" && *g == *h && !strings.HasSuffix(*g, ":0") {
 		bad("otlp.http_listen: %q is also otlp.grpc_listen", *h)
 	}
 	t := c.OTLP.TLS
