@@ -63,7 +63,8 @@ type Sink struct {
 	paused  bool
 	backoff time.Duration
 	retryAt time.Time
-	lastErr error // last ClickHouse failure, nil once an insert or resume succeeded
+	lastErr   error // last failed insert, nil once inserts succeed again (pauses fetching)
+	resumeErr error // last failed read of resume offsets, nil once one succeeded
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -306,9 +307,12 @@ func (s *Sink) Ready(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	last := s.lastErr
+	if last == nil {
+		last = s.resumeErr
+	}
 	s.mu.Unlock()
 	if last != nil {
-		return fmt.Errorf("clickhouse inserts failing (paused, retrying): %w", last)
+		return fmt.Errorf("clickhouse failing (fetching paused, retrying): %w", last)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -476,6 +480,11 @@ func (s *Sink) flushDue(ctx context.Context, now time.Time, force bool) bool {
 			s.failed(err)
 			return false
 		}
+	}
+	if s.lastErr != nil && len(keys) == 0 && s.bytes == 0 {
+		// The failed rows belonged to partitions this member lost: nothing
+		// is left to retry, the next insert will tell how ClickHouse is.
+		s.lastErr, s.backoff = nil, 0
 	}
 	if s.lastErr != nil && len(keys) > 0 {
 		s.log().Info("clickhouse inserts recovered")
@@ -645,7 +654,7 @@ func (s *Sink) resumeFromClickHouse(ctx context.Context, offsets map[string]map[
 				break
 			}
 			s.mu.Lock()
-			s.lastErr = err
+			s.resumeErr = err
 			s.mu.Unlock()
 			s.log().Warn("cannot read resume offsets from clickhouse; retrying", "topic", topic, "err", err)
 			select {
@@ -656,6 +665,7 @@ func (s *Sink) resumeFromClickHouse(ctx context.Context, offsets map[string]map[
 			wait = min(wait*2, s.cfg.RetryMax)
 		}
 		s.mu.Lock()
+		s.resumeErr = nil
 		for p := range parts {
 			if off, ok := held[p]; ok {
 				parts[p] = kgo.NewOffset().At(off + 1).WithEpoch(-1)

@@ -1,0 +1,172 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
+)
+
+// faultStore injects ClickHouse failures around the real store: "down"
+// fails every call without touching the server; landThenFail makes the
+// next inserts reach ClickHouse and then report an error (the answer was
+// lost), which the sink must not repeat.
+type faultStore struct {
+	Store
+	mu           sync.Mutex
+	down         bool
+	landThenFail int
+	inserts      int
+}
+
+var errDown = errors.New("clickhouse down (injected)")
+
+func (f *faultStore) set(down bool, landThenFail int) {
+	f.mu.Lock()
+	f.down, f.landThenFail = down, landThenFail
+	f.mu.Unlock()
+}
+
+func (f *faultStore) Insert(ctx context.Context, table string, cols []string, rows [][]any) error {
+	f.mu.Lock()
+	down, ltf := f.down, f.landThenFail
+	if ltf > 0 {
+		f.landThenFail--
+	}
+	f.mu.Unlock()
+	if down {
+		return errDown
+	}
+	err := f.Store.Insert(ctx, table, cols, rows)
+	f.mu.Lock()
+	f.inserts++
+	f.mu.Unlock()
+	if err == nil && ltf > 0 {
+		return errors.New("connection reset after the block was sent (injected)")
+	}
+	return err
+}
+
+func (f *faultStore) HeldOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return nil, errDown
+	}
+	return f.Store.HeldOffsets(ctx, topic)
+}
+
+func (f *faultStore) Ping(ctx context.Context) error {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return errDown
+	}
+	return f.Store.Ping(ctx)
+}
+
+// TestClickHouseDownAndLostAnswers: ClickHouse is down when the sink starts
+// (resume waits, not ready), answers are lost after inserts landed, and
+// ClickHouse goes down again mid-stream; the sink pauses, reports not
+// ready, and once ClickHouse is back every record is stored exactly once.
+func TestClickHouseDownAndLostAnswers(t *testing.T) {
+	conn, db := migrated(t)
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, event.TopicPriced, event.TopicOutcomes, event.TopicDLQ, event.TopicAlerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for i := from; i <= to; i++ {
+			e := pricedEvent(i)
+			b, _ := json.Marshal(e)
+			recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: b})
+		}
+		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(1, 1000)
+
+	fs := &faultStore{Store: NewStore(conn, db), down: true}
+	cfg := Config{BatchRows: 50, BatchAge: 10 * time.Millisecond, RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}
+	cfg.ApplyDefaults()
+	s, err := NewWithStore(cfg, fs, testDeps(t, brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	waitUntil(t, "resume from ClickHouse failing at start", s.failing)
+	if s.Ready(ctx) == nil {
+		t.Fatal("ready while ClickHouse is down")
+	}
+
+	fs.set(false, 3) // up; the next 3 inserts land but their answers are lost
+	waitFor(t, conn, "SELECT count() FROM "+db+".priced_usage", 1000)
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("not ready after catching up: %v", err)
+	}
+
+	fs.set(true, 0) // down mid-stream
+	produce(1001, 2000)
+	waitUntil(t, "inserts failing", s.failing)
+	if s.Ready(ctx) == nil {
+		t.Fatal("ready while inserts fail")
+	}
+	fs.set(false, 2)
+	waitFor(t, conn, "SELECT count() FROM "+db+".priced_usage", 2000)
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// 2000 events of i µUSD: 1e-6 * 2000 * 2001 / 2 = 2.001 USD; billed * 7.8 = 15.6078 HKD.
+	var rows, ids, calls uint64
+	var cost, billed decimal.Decimal
+	if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id), sum(effective_cost) FROM "+db+".priced_usage").Scan(&rows, &ids, &cost); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT sum(calls), sum(billed_effective_cost) FROM "+db+".usage_daily").Scan(&calls, &billed); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2000 || ids != 2000 || calls != 2000 || !cost.Equal(decimal.RequireFromString("2.001")) || !billed.Equal(decimal.RequireFromString("15.6078")) {
+		t.Fatalf("raw %d rows / %d ids / %s USD, daily %d calls / %s HKD; want 2000, 2000, 2.001, 2000, 15.6078", rows, ids, cost, calls, billed)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *Sink) failing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr != nil || s.resumeErr != nil
+}
