@@ -11,8 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tokenmeter/tokenmeter/internal/app"
+	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/loadgen"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
@@ -37,6 +41,7 @@ func loadgenCmd(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.NoBadEvents, "no-bad-events", false, "do not send the few deliberately bad events")
 	fs.IntVar(&c.BatchSize, "batch-size", 100, "most items per HTTP request")
 	summaryJSON := fs.String("summary-json", "", "also write the summary as JSON to this file")
+	noSpend := fs.Bool("no-spend", false, "do not price the expected totals with CONFIG's pricing section")
 	strict := fs.Bool("strict", false, "exit non-zero when any good event or outcome was not accepted")
 	cfg, err := loadConfig(fs, args)
 	if err != nil {
@@ -65,9 +70,19 @@ func loadgenCmd(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if !*noSpend {
+		// Price what is sent with the pipeline's own engine, so the summary
+		// says what spend the pipeline should report.
+		if price, err := pricerFor(cfg, c.Tenant); err != nil {
+			fmt.Fprintf(os.Stderr, "tokenmeter loadgen: not pricing the expected totals: %v\n", err)
+		} else {
+			c.Price = price
+		}
+	}
 
 	fmt.Fprintf(os.Stderr, "tokenmeter loadgen: %.0f calls/s for %s against %s (otlp-http %q, otlp-grpc %q, kafka %q), tenant %s, seed %d\n",
 		c.Rate, c.Duration, c.Target, c.OTLPHTTP, c.OTLPGRPC, strings.Join(c.KafkaBrokers, ","), c.Tenant, c.Seed)
+	c.Progress = os.Stderr
 	sum, err := loadgen.Run(ctx, c)
 	if err != nil {
 		return err
@@ -121,4 +136,29 @@ func tenantOfToken(cfg *app.Config, token string) (string, error) {
 			cfg.Path, strings.Join(ids, ", "))
 	}
 	return t.ID, nil
+}
+
+// pricerFor prices events as the pipeline's processor does: CONFIG's
+// catalogues, contracts and FX, in the tenant's reporting currency.
+func pricerFor(cfg *app.Config, tenantID string) (func(*event.UsageEvent) (decimal.Decimal, string, error), error) {
+	if len(cfg.Pricing.Catalogues) == 0 {
+		return nil, errors.New("CONFIG has no pricing.catalogues")
+	}
+	engine, err := pricing.Load(cfg.Pricing, cfg.Resolve)
+	if err != nil {
+		return nil, err
+	}
+	currency := "USD"
+	for _, t := range cfg.Tenants {
+		if t.ID == tenantID && t.ReportingCurrency != "" {
+			currency = t.ReportingCurrency
+		}
+	}
+	return func(ev *event.UsageEvent) (decimal.Decimal, string, error) {
+		out := event.PricedUsageEvent{UsageEvent: *ev}
+		if err := engine.Price(ev, currency, &out); err != nil {
+			return decimal.Decimal{}, "", err
+		}
+		return out.BilledEffectiveCost, out.BillingCurrency, nil
+	}, nil
 }

@@ -3,10 +3,12 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
@@ -82,6 +84,15 @@ type Config struct {
 	MaxAttempts int
 	// RequestTimeout bounds one HTTP attempt. Default 10s.
 	RequestTimeout time.Duration
+	// Price, when set, prices each good accepted call as the pipeline will
+	// (amount and currency, e.g. the tenant's reporting currency), so the
+	// summary shows the spend to expect per workflow. The command uses the
+	// pipeline's pricing engine.
+	Price func(ev *event.UsageEvent) (decimal.Decimal, string, error)
+	// Progress, when set, gets warnings at start and a progress line every
+	// ProgressEvery (default 10s) while traffic plays.
+	Progress      io.Writer
+	ProgressEvery time.Duration
 }
 
 // ApplyDefaults fills unset fields.
@@ -139,6 +150,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 10 * time.Second
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"sync"
 	"time"
 
@@ -72,6 +73,25 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	startBatcher(sendCtx, &wg, nativeIn, cfg.BatchSize, cfg.FlushInterval, usageFlusher(hc, sum, PathNative, false))
 	startBatcher(sendCtx, &wg, outcomeIn, cfg.BatchSize, cfg.FlushInterval, outcomeFlusher(hc, sum))
 	var warnings []string
+	// An OTLP receiver that is not listening would stall every export for
+	// the exporter's whole retry budget; its traffic goes over http-json.
+	for _, o := range []struct {
+		p    Path
+		addr string
+	}{{PathOTLPHTTP, cfg.OTLPHTTP}, {PathOTLPGRPC, cfg.OTLPGRPC}} {
+		p, addr := o.p, o.addr
+		if !hasPath(cfg.Paths, p) {
+			continue
+		}
+		conn, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s receiver %s is unreachable (%v); its traffic goes through http-json", p, addr, err))
+			cfg.Paths = withoutPath(cfg.Paths, p)
+			delete(sum.Paths, p)
+			continue
+		}
+		conn.Close()
+	}
 	if hasPath(cfg.Paths, PathKafka) {
 		kp, err := newKafkaProducer(ctx, &cfg, sum)
 		if err != nil {
@@ -105,6 +125,27 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		Base: start, Rate: cfg.Rate, Paths: cfg.Paths, BadEvents: !cfg.NoBadEvents,
 	})
 	total := int64(math.Ceil(cfg.Rate * cfg.Duration.Seconds()))
+	if cfg.Progress != nil {
+		for _, w := range warnings {
+			fmt.Fprintf(cfg.Progress, "loadgen: WARNING: %s\n", w)
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			t := time.NewTicker(cfg.ProgressEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					sent, acc, rej, failed := sum.totals()
+					fmt.Fprintf(cfg.Progress, "loadgen: %s: %d items sent, %d accepted, %d rejected, %d failed\n",
+						time.Since(start).Round(time.Second), sent, acc, rej, failed)
+				}
+			}
+		}()
+	}
 	base := planner.base
 	var requests int64
 traffic:

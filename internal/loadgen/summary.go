@@ -91,6 +91,13 @@ type Summary struct {
 	// Unconfirmed sums good calls that failed or were unexpectedly rejected.
 	Unconfirmed    map[string]*Totals                   `json:"unconfirmed,omitempty"`
 	OutcomesByType map[string]map[string]*OutcomeTotals `json:"outcomes_by_type"`
+	// ExpectedSpend prices Expected with Config.Price, per workflow, in
+	// SpendCurrency; absent without a pricer.
+	ExpectedSpend map[string]decimal.Decimal `json:"expected_spend,omitempty"`
+	SpendCurrency string                     `json:"spend_currency,omitempty"`
+	// Unpriced counts good accepted calls the pricer could not price, by error.
+	Unpriced map[string]int64 `json:"unpriced,omitempty"`
+	price    func(ev *event.UsageEvent) (decimal.Decimal, string, error)
 	// Warnings are paths dropped at start (an unreachable Kafka broker).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -107,6 +114,11 @@ func newSummary(cfg *Config) *Summary {
 	}
 	for _, w := range Workflows {
 		s.Expected[w] = &Totals{}
+	}
+	if cfg.Price != nil {
+		s.price = cfg.Price
+		s.ExpectedSpend = map[string]decimal.Decimal{}
+		s.Unpriced = map[string]int64{}
 	}
 	return s
 }
@@ -189,6 +201,18 @@ func (s *Summary) usage(c *Call, r result) {
 		m[c.Event.Workflow] = t
 	}
 	t.Add(&c.Event)
+	if r.accepted && s.price != nil {
+		amount, cur, err := s.price(&c.Event)
+		switch {
+		case err != nil:
+			s.Unpriced[firstLine([]byte(err.Error()))]++
+		case s.SpendCurrency != "" && cur != s.SpendCurrency:
+			s.Unpriced["priced in "+cur+", not "+s.SpendCurrency]++
+		default:
+			s.SpendCurrency = cur
+			s.ExpectedSpend[c.Event.Workflow] = s.ExpectedSpend[c.Event.Workflow].Add(amount)
+		}
+	}
 }
 
 // outcome records the verdict on one outcome.
@@ -227,6 +251,27 @@ func (s *Summary) GoodFailed() int64 {
 		n += t.Calls
 	}
 	return n + s.Outcomes.Failed + s.Outcomes.Rejected
+}
+
+// totals sums every path and the outcomes.
+func (s *Summary) totals() (sent, accepted, rejected, failed int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range append([]*PathStats{&s.Outcomes}, mapValues(s.Paths)...) {
+		sent += p.Sent
+		accepted += p.Accepted
+		rejected += p.Rejected
+		failed += p.Failed
+	}
+	return
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }
 
 // Accepted reports how many usage items the collector accepted on every path.
@@ -301,12 +346,24 @@ func (s *Summary) Print(w io.Writer) {
 
 	fmt.Fprintln(w, "\nexpected usage from this run (good calls accepted at ingest):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workflow\tcalls\tinput\tcache_read\tcache_write\toutput\treasoning\t")
+	spendHead, spendCol := "", func(string) string { return "" }
+	var allSpend decimal.Decimal
+	if s.ExpectedSpend != nil {
+		spendHead = "spend " + s.SpendCurrency + "\t"
+		spendCol = func(wf string) string {
+			if wf == "" {
+				return allSpend.StringFixed(2) + "\t"
+			}
+			allSpend = allSpend.Add(s.ExpectedSpend[wf])
+			return s.ExpectedSpend[wf].StringFixed(2) + "\t"
+		}
+	}
+	fmt.Fprintln(tw, "workflow\tcalls\tinput\tcache_read\tcache_write\toutput\treasoning\t"+spendHead)
 	var all Totals
 	for _, wf := range sortedKeys(s.Expected) {
 		t := s.Expected[wf]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", wf, t.Calls, t.InputTokens, t.CacheReadInputTokens,
-			t.CacheWriteInputTokens, t.OutputTokens, t.ReasoningTokens)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", wf, t.Calls, t.InputTokens, t.CacheReadInputTokens,
+			t.CacheWriteInputTokens, t.OutputTokens, t.ReasoningTokens, spendCol(wf))
 		all.Calls += t.Calls
 		all.InputTokens += t.InputTokens
 		all.CacheReadInputTokens += t.CacheReadInputTokens
@@ -314,9 +371,15 @@ func (s *Summary) Print(w io.Writer) {
 		all.OutputTokens += t.OutputTokens
 		all.ReasoningTokens += t.ReasoningTokens
 	}
-	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t%d\t\n", all.Calls, all.InputTokens, all.CacheReadInputTokens,
-		all.CacheWriteInputTokens, all.OutputTokens, all.ReasoningTokens)
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", all.Calls, all.InputTokens, all.CacheReadInputTokens,
+		all.CacheWriteInputTokens, all.OutputTokens, all.ReasoningTokens, spendCol(""))
 	tw.Flush()
+	if s.ExpectedSpend != nil {
+		fmt.Fprintf(w, "  spend: effective cost in %s from the pipeline's price catalogue, contracts and FX, rounded for display\n", s.SpendCurrency)
+	}
+	for _, k := range sortedKeys(s.Unpriced) {
+		fmt.Fprintf(w, "  WARNING: %d good calls could not be priced: %s\n", s.Unpriced[k], k)
+	}
 	var lost int64
 	for _, t := range s.Unconfirmed {
 		lost += t.Calls
