@@ -36,7 +36,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
-	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
@@ -438,10 +437,10 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 				v = verdict{kind: verdictRejected, reason: ReasonPricingFailed, detail: "encode priced event: " + encErr.Error()}
 				break
 			}
-			ev := &tr.out.UsageEvent
-			sess.Produce(ctx, &kgo.Record{Topic: t.Priced, Key: event.RecordKey(ev.Tenant, ev.Workflow), Value: val}, promise)
-			sess.Produce(ctx, &kgo.Record{Topic: p.cfg.Dedupe.Topic, Partition: rec.Partition, Key: []byte(ev.EventID), Value: dedupeValue(v.hash)}, promise)
-			seen.stage(ev.EventID, v.hash, rec.Partition)
+			dk, dv := tr.dedupeRecord(v.hash)
+			sess.Produce(ctx, &kgo.Record{Topic: t.Priced, Key: tr.pricedKey(), Value: val}, promise)
+			sess.Produce(ctx, &kgo.Record{Topic: p.cfg.Dedupe.Topic, Partition: rec.Partition, Key: dk, Value: dv}, promise)
+			seen.stage(tr.out.EventID, v.hash, rec.Partition)
 			tally.priced++
 			return
 		case verdictDuplicate:

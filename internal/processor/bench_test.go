@@ -1,0 +1,104 @@
+package processor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tokenmeter/tokenmeter/internal/attribution"
+	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
+)
+
+// BenchmarkProcessEvent measures the processor's CPU per usage event outside
+// Kafka: decode + validate, content hash + dedupe lookup, attribution (the
+// demo rules and directory), pricing (the shipped catalogue, contracts and
+// FX, billed in HKD), encoding the priced record and the dedupe record, and
+// staging the event id. Each iteration is a distinct, new event.
+func BenchmarkProcessEvent(b *testing.B) {
+	raw, err := os.ReadFile("../../pipelines/demo.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The demo's pricing and processor sections (internal/app would be an import cycle).
+	var cfg struct {
+		Pricing   pricing.Config `yaml:"pricing"`
+		Processor Config         `yaml:"processor"`
+	}
+	if err := yaml.Unmarshal([]byte(os.ExpandEnv(string(raw))), &cfg); err != nil {
+		b.Fatal(err)
+	}
+	resolve := func(p string) string { return filepath.Join("../../pipelines", p) }
+	prices, err := pricing.Load(cfg.Pricing, resolve)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pc := cfg.Processor.Resolved(resolve)
+	attr, err := attribution.Load(pc.Attribution)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := &transformer{tenants: testTenants, prices: prices, attr: attr}
+
+	const distinct = 8192
+	values := make([][]byte, distinct)
+	base := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	for i := range values {
+		ev := event.UsageEvent{
+			EventID:              fmt.Sprintf("0b7c1f9e-5d2a-4c1e-9a7b-%012d", i),
+			EventTime:            base.Add(time.Duration(i) * time.Millisecond),
+			Tenant:               "acme",
+			Provider:             "anthropic",
+			Model:                "claude-haiku-4-5",
+			Operation:            "chat",
+			InputTokens:          3100,
+			CacheReadInputTokens: 2560,
+			OutputTokens:         280,
+			PromptTemplate:       "support-answer",
+			PromptVersion:        "v3",
+			UserID:               "agent-001",
+			Application:          "support-copilot",
+			Environment:          "prod",
+			TraceID:              fmt.Sprintf("4bf92f3577b34da6a3ce929d0e0e%04d", i%10000),
+			SpanID:               "00f067aa0ba902b7",
+			ConversationID:       "conv-1234",
+			Attributes:           map[string]string{"service.name": "support-copilot", "deployment.environment": "prod"},
+		}
+		values[i] = encode(b, ev)
+	}
+	now := base.Add(time.Hour)
+	seen := newSeenSet()
+	seen.parts[0] = newPartSeen(0)
+	var bytes int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if i%distinct == 0 {
+			// A new round of the same ids: forget them so every event is new.
+			seen = newSeenSet()
+			seen.parts[0] = newPartSeen(0)
+		}
+		v := tr.transform(values[i%distinct], now, seen)
+		if v.kind != verdictPriced {
+			b.Fatalf("event %d: %+v", i, v)
+		}
+		out, err := tr.encodePriced()
+		if err != nil {
+			b.Fatal(err)
+		}
+		key := tr.pricedKey()
+		dk, dv := tr.dedupeRecord(v.hash)
+		seen.stage(tr.out.EventID, v.hash, 0)
+		bytes += int64(len(out) + len(key) + len(dk) + len(dv))
+		i++
+		if i%2000 == 0 {
+			seen.commit(now.UnixMilli())
+		}
+	}
+	b.ReportMetric(float64(bytes)/float64(i), "out-bytes/event")
+}
