@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/shopspring/decimal"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
@@ -288,5 +289,45 @@ func TestRetryAfter(t *testing.T) {
 	}
 	if _, ok := retryAfter("soon"); ok {
 		t.Error("Retry-After soon parsed")
+	}
+}
+
+func TestUnreachableOTLPIsReroutedAndSpendIsPriced(t *testing.T) {
+	fc := newFakeCollector(t, "tok-4")
+	srv := httptest.NewServer(fc)
+	defer srv.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadAddr := strings.TrimPrefix(dead.URL, "http://")
+	dead.Close()
+
+	micro := decimal.New(1, -6)
+	sum, err := Run(context.Background(), Config{
+		Target: srv.URL, OTLPHTTP: deadAddr, Token: "tok-4", Tenant: "acme", Rate: 2000, Duration: 500 * time.Millisecond,
+		RunID: "reroute", Paths: []Path{PathHTTPJSON, PathOTLPHTTP}, NoBadEvents: true,
+		// One micro-HKD per input token, so the expected spend is input/1e6.
+		Price: func(ev *event.UsageEvent) (decimal.Decimal, string, error) {
+			return micro.Mul(decimal.NewFromInt(ev.InputTokens)), "HKD", nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Warnings) != 1 || !strings.Contains(sum.Warnings[0], "otlp-http receiver") {
+		t.Fatalf("warnings %q", sum.Warnings)
+	}
+	if _, ok := sum.Paths[PathOTLPHTTP]; ok {
+		t.Fatal("the unreachable path is still in the summary")
+	}
+	if sum.GoodFailed() != 0 {
+		t.Fatalf("%d good items lost", sum.GoodFailed())
+	}
+	for _, wf := range Workflows {
+		e := sum.Expected[wf]
+		if e.Calls == 0 {
+			t.Errorf("workflow %s has no traffic once otlp-http is gone", wf)
+		}
+		if want := decimal.New(e.InputTokens, -6); !sum.ExpectedSpend[wf].Equal(want) || sum.SpendCurrency != "HKD" {
+			t.Errorf("workflow %s: spend %s %s, want HKD %s", wf, sum.SpendCurrency, sum.ExpectedSpend[wf], want)
+		}
 	}
 }
