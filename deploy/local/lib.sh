@@ -77,18 +77,18 @@ tm_stop_pidfile() {
 	local pidfile=$1 name=$2 timeout=${3:-30} pid i
 	if ! tm_pid_alive "$pidfile"; then
 		rm -f "$pidfile"
-		tm_log "$name: not running (no live pid in $pidfile)"
+		tm_log "not running (no live pid in $pidfile)"
 		return 0
 	fi
 	pid=$(cat "$pidfile")
-	tm_log "$name: stopping pid $pid"
+	tm_log "stopping pid $pid"
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < timeout * 5; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.2
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		tm_log "$name: pid $pid ignored SIGTERM for ${timeout}s; sending SIGKILL"
+		tm_log "pid $pid ignored SIGTERM for ${timeout}s; sending SIGKILL"
 		kill -KILL "$pid" 2>/dev/null || true
 		sleep 0.5
 	fi

@@ -39,10 +39,16 @@ const (
 )
 
 // ClickHouseSettings are the session settings every tokenmeter connection
-// uses. ClickHouse 18.16 needs the LowCardinality flag; newer servers accept
-// and ignore it. Values must be int or bool: over the native protocol a pre-19.x
-// server takes settings in the old binary form, which clickhouse-go can only
-// write for those types.
+// uses (as internal/chx). ClickHouse 18.16 needs the LowCardinality flag;
+// newer servers accept and ignore it. Values must be int or bool: a pre-19.x
+// server takes settings over the native protocol in the old binary form,
+// which clickhouse-go can only write for those types.
+//
+// Two more 18.16 rules for tests that write fixtures through this
+// connection: PrepareBatch must name its columns ("INSERT INTO t (a, b)";
+// for a bare "INSERT INTO t" 18.16 sends the driver an empty header and every
+// Append fails with "expected 0 arguments"), and Exec cannot carry inline
+// VALUES (the server waits for data blocks the driver never sends).
 var ClickHouseSettings = clickhouse.Settings{
 	"allow_experimental_low_cardinality_type": 1,
 }
@@ -114,7 +120,8 @@ func ClickHouseOptions(t testing.TB, database string) *clickhouse.Options {
 		Auth:        clickhouse.Auth{Database: database, Username: "default"},
 		Settings:    settings,
 		DialTimeout: 5 * time.Second,
-		DialContext: LegacyInsertDialer(),
+		// As tokenmeter's own connections (internal/chx).
+		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 	}
 }
 
