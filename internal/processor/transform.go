@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -70,7 +71,11 @@ var decodeUsage = func(b []byte, now time.Time) (event.UsageEvent, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ev); err != nil {
-		return ev, &itemError{reason: reasonInvalidJSON, detail: err.Error()}
+		reason := reasonInvalidJSON
+		if strings.HasPrefix(err.Error(), "json: unknown field") {
+			reason = reasonUnknownField
+		}
+		return ev, &itemError{reason: reason, detail: err.Error()}
 	}
 	if err := ev.Validate(now); err != nil {
 		return ev, &itemError{reason: reasonInvalidField, detail: err.Error()}
@@ -80,6 +85,7 @@ var decodeUsage = func(b []byte, now time.Time) (event.UsageEvent, error) {
 
 const (
 	reasonInvalidJSON  = "invalid_json"
+	reasonUnknownField = "unknown_field"
 	reasonInvalidField = "invalid_field"
 )
 
