@@ -1,19 +1,18 @@
 package processor
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
@@ -60,38 +59,10 @@ type transformer struct {
 	slab    []byte
 }
 
-// decodeUsage decodes and validates one usage.v1 record.
-//
-// TODO(processor): switch to ingest.DecodeUsage (the collector's decoder, so
-// a record written straight to usage.v1 is held to the same rules as one
-// posted over HTTP) once internal/ingest is committed; until then this
-// strict JSON decode + Validate uses the same reasons.
-var decodeUsage = func(b []byte, now time.Time) (event.UsageEvent, error) {
-	var ev event.UsageEvent
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		reason := reasonInvalidJSON
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			reason = reasonUnknownField
-		}
-		return ev, &itemError{reason: reason, detail: err.Error()}
-	}
-	if err := ev.Validate(now); err != nil {
-		return ev, &itemError{reason: reasonInvalidField, detail: err.Error()}
-	}
-	return ev, nil
-}
-
-const (
-	reasonInvalidJSON  = "invalid_json"
-	reasonUnknownField = "unknown_field"
-	reasonInvalidField = "invalid_field"
-)
-
-type itemError struct{ reason, detail string }
-
-func (e *itemError) Error() string { return e.reason + ": " + e.detail }
+// decodeUsage is the decoder shared with the collector, so a record written
+// straight to usage.v1 is held to the same rules (strict fields, provider
+// aliases, provider-native usage objects, validation) as one posted over HTTP.
+var decodeUsage = ingest.DecodeUsage
 
 // transform decodes, validates, dedupes, attributes and prices one record.
 // On verdictPriced, t.out holds the priced event.
@@ -99,11 +70,11 @@ func (t *transformer) transform(value []byte, now time.Time, seen *seenSet) verd
 	ev, err := decodeUsage(value, now)
 	if err != nil {
 		t.out.UsageEvent = ev // what could be decoded, for the DLQ record
-		var ie *itemError
+		var ie *ingest.ItemError
 		if errors.As(err, &ie) {
-			return verdict{kind: verdictRejected, reason: ie.reason, detail: ie.detail}
+			return verdict{kind: verdictRejected, reason: ie.Reason, detail: ie.Error()}
 		}
-		return verdict{kind: verdictRejected, reason: reasonInvalidJSON, detail: err.Error()}
+		return verdict{kind: verdictRejected, reason: ingest.ReasonInvalidJSON, detail: err.Error()}
 	}
 	t.out = event.PricedUsageEvent{UsageEvent: ev}
 	ten, ok := t.tenants.Lookup(ev.Tenant)
