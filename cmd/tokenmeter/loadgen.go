@@ -30,8 +30,8 @@ func loadgenCmd(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "how long to play traffic")
 	fs.Float64Var(&c.Rate, "rate", 200, "model calls per second (an agentic request counts all its calls)")
 	target := fs.String("target", "", "collector HTTP API base URL (default: http://127.0.0.1<port of http.listen in CONFIG>)")
-	fs.StringVar(&c.OTLPHTTP, "otlp", "127.0.0.1:4318", "OTLP/HTTP receiver host:port; empty disables the otlp-http path")
-	fs.StringVar(&c.OTLPGRPC, "otlp-grpc", "127.0.0.1:4317", "OTLP/gRPC receiver host:port; empty disables the otlp-grpc path")
+	otlpHTTP := fs.String("otlp", "", `OTLP/HTTP receiver host:port; "off" disables the otlp-http path (default: CONFIG's collector.otlp.http_listen)`)
+	otlpGRPC := fs.String("otlp-grpc", "", `OTLP/gRPC receiver host:port; "off" disables the otlp-grpc path (default: CONFIG's collector.otlp.grpc_listen)`)
 	kafka := fs.String("kafka", "", `Kafka brokers (comma-separated) for the kafka path; "off" disables it (default: CONFIG's kafka.brokers, else its embedded broker's listen address)`)
 	fs.StringVar(&c.Token, "token", "demo-acme-token", "bearer token sent on every path")
 	tenantID := fs.String("tenant", "", "tenant written into events (default: the tenant of --token in CONFIG)")
@@ -52,6 +52,14 @@ func loadgenCmd(ctx context.Context, args []string) error {
 	if c.Target == "" {
 		c.Target = targetFromListen(cfg.HTTP.Listen)
 	}
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	c.OTLPHTTP = flagOrConfig(*otlpHTTP, deref(cfg.Collector.OTLP.HTTPListen))
+	c.OTLPGRPC = flagOrConfig(*otlpGRPC, deref(cfg.Collector.OTLP.GRPCListen))
 	switch *kafka {
 	case "off", "none":
 	case "":
@@ -104,6 +112,21 @@ func loadgenCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d good events or outcomes were not accepted (see the summary above)", n)
 	}
 	return nil
+}
+
+// flagOrConfig picks an address: the flag ("off" disables), else the listen
+// address from the config made reachable from this machine.
+func flagOrConfig(flagValue, listen string) string {
+	switch flagValue {
+	case "off", "none":
+		return ""
+	case "":
+		if listen == "" {
+			return ""
+		}
+		return strings.TrimPrefix(targetFromListen(listen), "http://")
+	}
+	return flagValue
 }
 
 // targetFromListen turns a listen address (":8080", "0.0.0.0:8080") into a

@@ -59,3 +59,16 @@ func TestTargetFromListen(t *testing.T) {
 		}
 	}
 }
+
+func TestOTLPAddressFromFlagOrConfig(t *testing.T) {
+	for _, tc := range []struct{ flag, listen, want string }{
+		{"", ":4318", "127.0.0.1:4318"},
+		{"", "", ""},         // the collector has the receiver off
+		{"off", ":4318", ""}, // the user turns the path off
+		{"10.1.1.1:4317", ":4317", "10.1.1.1:4317"},
+	} {
+		if got := flagOrConfig(tc.flag, tc.listen); got != tc.want {
+			t.Errorf("flag %q listen %q: %q, want %q", tc.flag, tc.listen, got, tc.want)
+		}
+	}
+}
