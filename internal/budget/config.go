@@ -106,9 +106,9 @@ type BudgetConfig struct {
 
 // Scope says which events count against a budget.
 type Scope struct {
-	Workflow string `yaml:"workflow"` // events with this workflow; "" = any
-	Team     string `yaml:"team"`     // events with this team; "" = any
-	User     string `yaml:"user"`     // events with this user_id; "" = any
+	Workflow string `yaml:"workflow" json:"workflow,omitempty"` // events with this workflow; "" = any
+	Team     string `yaml:"team" json:"team,omitempty"`         // events with this team; "" = any
+	User     string `yaml:"user" json:"user,omitempty"`         // events with this user_id; "" = any
 }
 
 // IsTenant reports whether the scope is the whole tenant.

@@ -8,16 +8,19 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/role"
+	"github.com/tokenmeter/tokenmeter/internal/testenv"
 )
 
 func testKafka(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, kafkax.Config) {
@@ -120,8 +123,40 @@ func (r *Budget) crash() {
 
 func TestAlertExistsOnceAfterAbruptStops(t *testing.T) {
 	_, kc := testKafka(t)
+	alertOnceAfterAbruptStops(t, kc, "")
+}
+
+// The same on a real Apache Kafka broker (KAFKA_BROKERS), whose transaction
+// coordinator is the one production relies on to fence and abort.
+func TestAlertExistsOnceAfterAbruptStopsRealKafka(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	prefix := testenv.TopicPrefix(t)
+	var kc kafkax.Config
+	kc.Brokers = brokers
+	kc.Topics.Priced, kc.Topics.Alerts = prefix+"priced", prefix+"alerts"
+	kc.Topics.Partitions = 3
+	kc.ApplyDefaults()
+	admin, err := kgo.NewClient(kc.ClientOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, admin, kc.Topics, nil, kc.Topics.Priced, kc.Topics.Alerts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = kadm.NewClient(admin).DeleteTopics(ctx, kc.Topics.Priced, kc.Topics.Alerts)
+	})
+	alertOnceAfterAbruptStops(t, kc, strings.TrimSuffix(prefix, ".")+"-alerts")
+}
+
+func alertOnceAfterAbruptStops(t *testing.T, kc kafkax.Config, txnID string) {
 	deps := testDeps(t, kc)
-	cfg := Config{Budgets: []BudgetConfig{{ID: "b", Tenant: "acme", Amount: "100", Mode: ModeEnforce,
+	cfg := Config{AlertTransactionalID: txnID, Budgets: []BudgetConfig{{ID: "b", Tenant: "acme", Amount: "100", Mode: ModeEnforce,
 		Projection: ProjectionConfig{Disabled: true}}}}
 	now := time.Now()
 	per := periodOf(PeriodMonth, now, hkt).ID
