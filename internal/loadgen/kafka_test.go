@@ -78,10 +78,12 @@ func TestRunProducesCanonicalEventsToTheUsageTopic(t *testing.T) {
 	}
 	// Every bad call sent through Kafka is invalid there: the processor will DLQ it.
 	var badViaKafka int64
-	for k, b := range sum.Bad {
-		if k == BadCacheExceedsInput {
-			badViaKafka = b.AcceptedAtIngest
+	if b := sum.Bad[BadCacheExceedsInput]; b != nil && b.ByPath[PathKafka] != nil {
+		bk := b.ByPath[PathKafka]
+		if bk.AcceptedAtIngest != bk.Sent {
+			t.Errorf("bad calls via kafka: %+v, want all acknowledged", *bk)
 		}
+		badViaKafka = bk.Sent
 	}
 	if invalid != badViaKafka || invalid == 0 {
 		t.Errorf("%d invalid records on the topic, summary says %d bad calls went through Kafka", invalid, badViaKafka)

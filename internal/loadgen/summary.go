@@ -62,6 +62,33 @@ type BadStats struct {
 	// processor cannot price it and sends it to the DLQ).
 	AcceptedAtIngest int64 `json:"accepted_at_ingest"`
 	Failed           int64 `json:"failed"`
+	// ByPath splits the same counts by the path the calls took.
+	ByPath map[Path]*BadStats `json:"by_path,omitempty"`
+}
+
+func (b *BadStats) count(r result) {
+	b.Sent++
+	switch {
+	case r.accepted:
+		b.AcceptedAtIngest++
+	case r.failed:
+		b.Failed++
+	default:
+		b.RejectedAtIngest++
+	}
+}
+
+// badExpectation says what the pipeline should do with a bad call of kind
+// sent through path, and whether ingest accepting it is right.
+func badExpectation(kind string, path Path) (expect string, acceptOK bool) {
+	switch {
+	case kind == BadUnknownModel:
+		return "well-formed, so accepted at ingest; the processor should write them to the DLQ as unknown_model", true
+	case path == PathKafka:
+		return "acknowledged by the broker; the processor should write them to the DLQ as invalid_field", true
+	default:
+		return "the collector should reject them", false
+	}
 }
 
 // OutcomeTotals sums accepted outcomes of one workflow and type.
@@ -177,18 +204,16 @@ func (s *Summary) usage(c *Call, r result) {
 	if c.Bad != "" {
 		b := s.Bad[c.Bad]
 		if b == nil {
-			b = &BadStats{}
+			b = &BadStats{ByPath: map[Path]*BadStats{}}
 			s.Bad[c.Bad] = b
 		}
-		b.Sent++
-		switch {
-		case r.accepted:
-			b.AcceptedAtIngest++
-		case r.failed:
-			b.Failed++
-		default:
-			b.RejectedAtIngest++
+		b.count(r)
+		bp := b.ByPath[c.Path]
+		if bp == nil {
+			bp = &BadStats{}
+			b.ByPath[c.Path] = bp
 		}
+		bp.count(r)
 		return
 	}
 	m := s.Expected
@@ -336,12 +361,20 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	for _, k := range sortedKeys(s.Bad) {
 		b := s.Bad[k]
-		expect := "the collector should reject them; those sent to Kafka are accepted by the broker and the processor should send them to the DLQ as invalid_field"
-		if k == BadUnknownModel {
-			expect = "the collector accepts them; the processor should send them to the DLQ as unknown_model"
+		fmt.Fprintf(w, "  %s: %d sent\n", k, b.Sent)
+		for _, p := range AllPaths {
+			bp, ok := b.ByPath[p]
+			if !ok {
+				continue
+			}
+			expect, acceptOK := badExpectation(k, p)
+			flag := ""
+			if (bp.AcceptedAtIngest > 0 && !acceptOK) || (bp.RejectedAtIngest > 0 && acceptOK) {
+				flag = "  <- NOT AS EXPECTED"
+			}
+			fmt.Fprintf(w, "    via %s: %d sent, %d rejected at ingest, %d accepted at ingest, %d failed (%s)%s\n",
+				p, bp.Sent, bp.RejectedAtIngest, bp.AcceptedAtIngest, bp.Failed, expect, flag)
 		}
-		fmt.Fprintf(w, "  %s: %d sent, %d rejected at ingest, %d accepted at ingest, %d failed (%s)\n",
-			k, b.Sent, b.RejectedAtIngest, b.AcceptedAtIngest, b.Failed, expect)
 	}
 
 	fmt.Fprintln(w, "\nexpected usage from this run (good calls accepted at ingest):")
