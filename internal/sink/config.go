@@ -31,6 +31,10 @@ type Config struct {
 	// fetching pauses until inserts catch up (and while ClickHouse is down).
 	// Default 256 MiB; must be at least BatchBytes.
 	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
+	// InsertConcurrency is how many partitions are inserted at the same time
+	// (inserts of one partition are always sequential, in offset order).
+	// Default 4.
+	InsertConcurrency int `yaml:"insert_concurrency"`
 	// InsertTimeout bounds one insert. Default 30s.
 	InsertTimeout time.Duration `yaml:"insert_timeout"`
 	// RetryInitial is the first wait after a failed insert; each further
@@ -60,6 +64,9 @@ func (c *Config) ApplyDefaults() {
 	if c.MaxBufferedBytes == 0 {
 		c.MaxBufferedBytes = 256 << 20
 	}
+	if c.InsertConcurrency == 0 {
+		c.InsertConcurrency = 4
+	}
 	if c.InsertTimeout == 0 {
 		c.InsertTimeout = 30 * time.Second
 	}
@@ -88,6 +95,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBufferedBytes < c.BatchBytes {
 		errs = append(errs, fmt.Errorf("max_buffered_bytes: %d must be at least batch_bytes (%d)", c.MaxBufferedBytes, c.BatchBytes))
+	}
+	if c.InsertConcurrency < 1 {
+		errs = append(errs, errors.New("insert_concurrency: must be at least 1"))
 	}
 	if c.InsertTimeout <= 0 {
 		errs = append(errs, errors.New("insert_timeout: must be > 0"))

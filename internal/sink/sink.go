@@ -475,11 +475,36 @@ func (s *Sink) flushDue(ctx context.Context, now time.Time, force bool) bool {
 		}
 		return keys[i].partition < keys[j].partition
 	})
-	for _, tp := range keys {
-		if err := s.flushPartition(ctx, s.parts[tp]); err != nil {
-			s.failed(err)
-			return false
+	// Partitions are independent: up to InsertConcurrency of them are
+	// inserted at once. Within a partition inserts stay sequential, in
+	// offset order (flushPartition), which is what the resume rule needs.
+	type result struct {
+		freed int
+		err   error
+	}
+	results := make([]result, len(keys))
+	sem := make(chan struct{}, s.cfg.InsertConcurrency)
+	var wg sync.WaitGroup
+	for i, tp := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, pb *partBuf) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i].freed, results[i].err = s.flushPartition(ctx, pb)
+		}(i, s.parts[tp])
+	}
+	wg.Wait()
+	var firstErr error
+	for _, r := range results {
+		s.bytes -= r.freed
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
 		}
+	}
+	if firstErr != nil {
+		s.failed(firstErr)
+		return false
 	}
 	if s.lastErr != nil && len(keys) == 0 && s.bytes == 0 {
 		// The failed rows belonged to partitions this member lost: nothing
@@ -543,14 +568,14 @@ func (s *Sink) failed(err error) {
 //     client can make atomic without transactions; see docs/clickhouse.md.
 //  4. Drop the run from the buffer and mark offset+1 for the group commit.
 //     The commit is informational (lag): losing it changes nothing.
-func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) error {
+func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) (freed int, err error) {
 	if pb.uncertain {
 		held, err := s.heldOffsets(ctx, pb.tp.topic)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if max, ok := held[pb.tp.partition]; ok {
-			s.skipHeld(pb, max)
+			freed += s.skipHeld(pb, max)
 		}
 		pb.uncertain = false
 	}
@@ -574,7 +599,7 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) error {
 		cancel()
 		if err != nil {
 			pb.uncertain = true
-			return fmt.Errorf("%s partition %d: %w", pb.tp.topic, pb.tp.partition, err)
+			return freed, fmt.Errorf("%s partition %d: %w", pb.tp.topic, pb.tp.partition, err)
 		}
 		attrs := metric.WithAttributes(attribute.String("table", first.table.name))
 		if s.mRows != nil {
@@ -585,7 +610,7 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) error {
 		last := run[n-1].offset
 		pb.rows = pb.rows[n:]
 		pb.bytes -= size
-		s.bytes -= size
+		freed += size
 		if s.cl != nil {
 			s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{pb.tp.topic: {pb.tp.partition: {Epoch: -1, Offset: last + 1}}})
 		}
@@ -593,14 +618,16 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) error {
 	if len(pb.rows) == 0 {
 		pb.rows = nil
 	}
-	return nil
+	return freed, nil
 }
 
-func (s *Sink) skipHeld(pb *partBuf, held int64) {
+// skipHeld drops the buffered rows ClickHouse already holds and returns
+// how many bytes that freed.
+func (s *Sink) skipHeld(pb *partBuf, held int64) (freed int) {
 	i := 0
 	for i < len(pb.rows) && pb.rows[i].offset <= held {
 		pb.bytes -= pb.rows[i].size
-		s.bytes -= pb.rows[i].size
+		freed += pb.rows[i].size
 		i++
 	}
 	if i > 0 {
@@ -610,6 +637,7 @@ func (s *Sink) skipHeld(pb *partBuf, held int64) {
 		}
 		s.log().Info("skipped rows clickhouse already holds", "topic", pb.tp.topic, "partition", pb.tp.partition, "rows", i, "held_offset", held)
 	}
+	return freed
 }
 
 func (s *Sink) heldOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
