@@ -8,7 +8,7 @@ SHELL := /bin/bash
 
 # Go able to build this module (installed under .local/go if needed); resolved
 # once, on first use.
-GO = $(eval GO := $$(shell deploy/local/ensure-go.sh))$(GO)
+GO = $(eval GO := $$(or $$(shell deploy/local/ensure-go.sh),$$(error no Go toolchain: deploy/local/ensure-go.sh failed)))$(GO)
 
 BENCH ?= .
 BENCHTIME ?= 1s
