@@ -92,6 +92,8 @@ type Budget struct {
 	now func() time.Time
 	// beforeCommit is handed to the alerter (tests simulate a crash with it).
 	beforeCommit func(event.Alert) error
+	// probeEvery is how often the priced topic is probed for readability. 5s; tests shorten it.
+	probeEvery time.Duration
 }
 
 // New builds the role; it validates cfg first and checks every budget's tenant.
@@ -126,7 +128,7 @@ func newBudget(cfg Config, prices pricer, deps role.Deps, now func() time.Time) 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	r := &Budget{cfg: cfg, deps: deps, prices: prices, defs: byID, now: now,
+	r := &Budget{cfg: cfg, deps: deps, prices: prices, defs: byID, now: now, probeEvery: 5 * time.Second,
 		ledger: newLedger(defs, cfg.ReservationTTL, now), hooks: newDeliverer(cfg, deps.Logger)}
 	if deps.Meter != nil {
 		r.decisions, _ = deps.Meter.Int64Counter("tokenmeter_budget_decisions",
@@ -186,10 +188,14 @@ func (r *Budget) Start(ctx context.Context, fatal chan<- error) error {
 	// The role's goroutines outlive Start's ctx only until Shutdown.
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go func() {
 		defer r.wg.Done()
 		r.expireLoop(rctx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.acct.watch(rctx, r.probeEvery)
 	}()
 	go func() {
 		defer r.wg.Done()
@@ -237,8 +243,8 @@ func (r *Budget) expireLoop(ctx context.Context) {
 
 // Ready implements role.Checker: ready once the state is rebuilt.
 func (r *Budget) Ready(context.Context) error {
-	if !r.ledger.ready.Load() {
-		return errors.New("rebuilding budget state from the priced topic")
+	if ok, why := r.ledger.readiness(); !ok {
+		return errors.New(why)
 	}
 	return nil
 }

@@ -367,3 +367,49 @@ func (a *accountant) account(ctx context.Context, r *kgo.Record) {
 		a.alerts.enqueue(ctx, al)
 	}
 }
+
+// watch probes the priced topic every interval; after two failed probes in a
+// row (the broker or a partition's leader is gone) it marks the ledger stale,
+// so decisions follow the not-ready policy and /readyz says why, until a
+// probe succeeds again.
+func (a *accountant) watch(ctx context.Context, interval time.Duration) {
+	cl, err := kgo.NewClient(a.opts...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, interval)
+		offs, err := adm.ListCommittedOffsets(pctx, a.topic)
+		cancel()
+		if err == nil {
+			err = offs.Error()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			failures = 0
+			if a.ledger.stale.Swap(nil) != nil {
+				a.log.Info("priced topic readable again")
+			}
+			continue
+		}
+		failures++
+		if failures >= 2 {
+			why := fmt.Sprintf("priced topic unreadable since %d probes: %v", failures, err)
+			if a.ledger.stale.Swap(&why) == nil {
+				a.log.Warn("budget state stale", "err", err)
+			}
+		}
+	}
+}

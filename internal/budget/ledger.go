@@ -244,6 +244,9 @@ type ledger struct {
 	reservations map[string]*reservation // by tenant/request id
 
 	ready atomic.Bool
+	// stale is set while the priced topic cannot be read (broker or
+	// partition lost); decisions then follow the not-ready policy.
+	stale atomic.Pointer[string]
 
 	// Counters for telemetry and the API.
 	duplicates, mismatched, tooLate atomic.Int64
@@ -432,7 +435,7 @@ func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy
 	now := l.now()
 	resp := CheckResponse{Decision: DecisionAllow, State: "ready", EstimatedCost: est.cost,
 		EstimatedTokens: est.tokens, RequestID: req.RequestID}
-	ready := l.ready.Load()
+	ready, why := l.readiness()
 	if !ready {
 		resp.State, resp.Policy = "not_ready", policy
 	}
@@ -504,12 +507,23 @@ func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy
 		} else {
 			resp.Decision = DecisionAllow
 		}
-		resp.Reason = fmt.Sprintf("budget state not ready (rebuilding from the priced topic); %s applied; state so far says: %s", policy, resp.Reason)
+		resp.Reason = fmt.Sprintf("budget state not ready (%s); %s applied; state so far says: %s", why, policy, resp.Reason)
 	}
 	if req.Reserve && resp.Decision == DecisionAllow && len(apply) > 0 {
 		l.reserveLocked(t.ID, req, apply, est, now, &resp)
 	}
 	return resp
+}
+
+// readiness reports whether decisions can trust the state, and why not.
+func (l *ledger) readiness() (bool, string) {
+	if !l.ready.Load() {
+		return false, "rebuilding from the priced topic"
+	}
+	if why := l.stale.Load(); why != nil {
+		return false, *why
+	}
+	return true, ""
 }
 
 // reserveLocked records a reservation; the caller holds every budget's lock.
@@ -653,7 +667,7 @@ func (l *ledger) status(b *budgetState) Status {
 		p = p.Round(2)
 		s.Projected = &p
 	}
-	if !l.ready.Load() {
+	if ok, _ := l.readiness(); !ok {
 		s.State = "not_ready"
 	}
 	return s

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -88,6 +89,7 @@ func startRole(t *testing.T, cfg Config, deps role.Deps, hook func(event.Alert) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.probeEvery = 100 * time.Millisecond
 	r.beforeCommit = hook
 	fatal := make(chan error, 4)
 	if err := r.Start(context.Background(), fatal); err != nil {
@@ -250,3 +252,28 @@ func TestStateSurvivesBrokerRestartWithDataDir(t *testing.T) {
 	}
 	_ = r2.Shutdown(context.Background())
 }
+
+// When the broker goes away the state can no longer be trusted: readiness
+// says so and decisions follow the configured policy, saying which.
+func TestLostBrokerMakesDecisionsFollowPolicy(t *testing.T) {
+	c, kc := testKafka(t)
+	cfg := Config{NotReadyPolicy: PolicyFailClosed, Budgets: []BudgetConfig{{ID: "b", Tenant: "acme", Amount: "100", Mode: ModeEnforce}}}
+	deps := testDeps(t, kc)
+	r, f := startRole(t, cfg, deps, nil)
+	defer r.Shutdown(context.Background())
+	waitFor(t, "ready", f, r.settled)
+	acme, _ := deps.Tenants.Lookup("acme")
+	resp, _, _ := r.Check(acme, &CheckRequest{EstimatedCost: ptr(decimal.NewFromInt(1))})
+	if resp.Decision != DecisionAllow || resp.State != "ready" {
+		t.Fatalf("before: %+v", resp)
+	}
+	c.Close()
+	waitFor(t, "not ready", f, func() bool { return r.Ready(context.Background()) != nil })
+	resp, _, _ = r.Check(acme, &CheckRequest{EstimatedCost: ptr(decimal.NewFromInt(1))})
+	if resp.Decision != DecisionDeny || resp.State != "not_ready" || resp.Policy != PolicyFailClosed ||
+		!strings.Contains(resp.Reason, "priced topic unreadable") {
+		t.Fatalf("after broker loss: %+v", resp)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

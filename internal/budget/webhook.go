@@ -190,17 +190,17 @@ func (w *deliverer) send(ctx context.Context, a event.Alert, d *definition, h We
 	return attempts, err
 }
 
-// close stops retrying after ctx's deadline and waits for deliveries in flight.
+// close stops deliveries: attempts in flight are cancelled and no retry is
+// scheduled (a receiver that is down must not hold up shutdown for
+// webhook_max_elapsed). It waits for the delivery goroutines to return.
 func (w *deliverer) close(ctx context.Context) error {
+	w.cancel()
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		w.cancel()
 		return nil
 	case <-ctx.Done():
-		w.cancel()
-		<-done
-		return fmt.Errorf("webhook deliveries cut short: %w", ctx.Err())
+		return fmt.Errorf("webhook deliveries did not stop: %w", ctx.Err())
 	}
 }
