@@ -65,7 +65,7 @@ func (k *killStore) HeldOffsets(ctx context.Context, topic string) (map[int32]in
 	return k.Store.HeldOffsets(ctx, topic)
 }
 
-func migrated(t *testing.T) (driver.Conn, string) {
+func migrated(t testing.TB) (driver.Conn, string) {
 	t.Helper()
 	conn, db := testenv.ClickHouse(t)
 	cfg := chx.Config{Addr: testenv.ClickHouseAddr(t), Database: db}
@@ -76,7 +76,7 @@ func migrated(t *testing.T) (driver.Conn, string) {
 	return conn, db
 }
 
-func testDeps(t *testing.T, brokers []string) role.Deps {
+func testDeps(t testing.TB, brokers []string) role.Deps {
 	t.Helper()
 	reg, err := tenant.NewRegistry([]tenant.Config{{ID: "acme", ReportingCurrency: "HKD", TimeZone: "Asia/Hong_Kong"}})
 	if err != nil {
