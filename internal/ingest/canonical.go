@@ -230,7 +230,7 @@ func jsonItemError(err error) error {
 		return &ItemError{Reason: ReasonInvalidJSON, Problems: []event.FieldError{{Reason: fmt.Sprintf("%s (byte %d)", syn.Error(), syn.Offset)}}}
 	case errors.As(err, &typ):
 		return &ItemError{Reason: ReasonInvalidField, Problems: []event.FieldError{{
-			Field: typ.Field, Reason: fmt.Sprintf("must be %s, got JSON %s", jsonTypeName(typ.Type.String()), typ.Value)}}}
+			Field: wireField(typ.Field), Reason: fmt.Sprintf("must be %s, got JSON %s", jsonTypeName(typ.Type.String()), typ.Value)}}}
 	case errors.As(err, &tpe):
 		return &ItemError{Reason: ReasonInvalidField, Problems: []event.FieldError{{
 			Field: "event_time", Reason: "must be RFC 3339 (e.g. 2026-11-28T10:15:30.123Z): " + tpe.Error()}}}
@@ -246,6 +246,15 @@ func jsonItemError(err error) error {
 		return &ItemError{Reason: ReasonInvalidField, Problems: []event.FieldError{{Field: "event_time", Reason: "must be RFC 3339 (e.g. 2026-11-28T10:15:30.123Z): " + msg}}}
 	}
 	return &ItemError{Reason: ReasonInvalidField, Problems: []event.FieldError{{Reason: msg}}}
+}
+
+// wireField drops the embedded struct's name encoding/json puts in front of
+// promoted fields, so paths read as the JSON does.
+func wireField(f string) string {
+	for _, p := range []string{"UsageEvent.", "OutcomeEvent."} {
+		f = strings.TrimPrefix(f, p)
+	}
+	return f
 }
 
 func jsonTypeName(goType string) string {
