@@ -142,7 +142,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-	tm_stop_pidfile "$PIDFILE" clickhouse 60
+	tm_stop_pidfile "$PIDFILE" 60
 }
 
 cmd_status() {

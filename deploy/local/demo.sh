@@ -26,7 +26,8 @@ mkdir -p "$STATE"
 unset KAFKA_BROKERS
 
 GO=$("$TM_ROOT/deploy/local/ensure-go.sh")
-export PATH="$(dirname "$GO"):$PATH"
+PATH="$(dirname "$GO"):$PATH"
+export PATH
 
 ch_started=0
 tm_pid=

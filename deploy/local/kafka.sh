@@ -189,7 +189,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-	tm_stop_pidfile "$PIDFILE" kafka 60
+	tm_stop_pidfile "$PIDFILE" 60
 }
 
 cmd_status() {

@@ -71,10 +71,10 @@ tm_pid_alive() {
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
-# tm_stop_pidfile PIDFILE NAME [TIMEOUT]: SIGTERM the process in PIDFILE, wait,
+# tm_stop_pidfile PIDFILE [TIMEOUT]: SIGTERM the process in PIDFILE, wait,
 # then SIGKILL. Only ever touches the process we recorded.
 tm_stop_pidfile() {
-	local pidfile=$1 name=$2 timeout=${3:-30} pid i
+	local pidfile=$1 timeout=${2:-30} pid i
 	if ! tm_pid_alive "$pidfile"; then
 		rm -f "$pidfile"
 		tm_log "not running (no live pid in $pidfile)"

@@ -10,7 +10,7 @@
 # Env: GO_TEST_FLAGS (extra flags, e.g. "-run TestSink -v"), GO_TEST_PKGS
 # (default ./...), TEST_TIMEOUT (go test -timeout, default 25m).
 set -euo pipefail
-TM_SCRIPT=test
+TM_SCRIPT="test"
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$TM_ROOT"
