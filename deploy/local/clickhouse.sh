@@ -102,6 +102,9 @@ start_own() {
 			setsid $bin --config-file="$STATE/etc/config.xml" </dev/null >>"$STATE/log/stdout.log" 2>&1 &
 			echo $! >"$PIDFILE"
 		)
+		# Interrupted before it answers: do not leave a half-started server.
+		trap 'tm_stop_pidfile "$PIDFILE" 10; exit 130' INT
+		trap 'tm_stop_pidfile "$PIDFILE" 10; exit 143' TERM
 	fi
 	local start=$SECONDS
 	while ! answers "127.0.0.1:$LOCAL_TCP_PORT"; do
@@ -116,6 +119,7 @@ start_own() {
 		sleep 0.5
 	done
 	tm_log "started; native 127.0.0.1:$LOCAL_TCP_PORT, HTTP 127.0.0.1:$LOCAL_HTTP_PORT ($((SECONDS - start))s)"
+	trap - INT TERM
 }
 
 cmd_start() {

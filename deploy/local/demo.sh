@@ -56,10 +56,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ch_before=0
-tm_pid_alive "$CH_PIDFILE" && ch_before=1
+# Recorded before starting so a signal during start-up still stops it; stop
+# touches only our pid file's process.
+tm_pid_alive "$CH_PIDFILE" || ch_started=1
 "$TM_ROOT/deploy/local/clickhouse.sh" start
-if [ "$ch_before" = 0 ] && tm_pid_alive "$CH_PIDFILE"; then ch_started=1; fi
 eval "$("$TM_ROOT/deploy/local/clickhouse.sh" env)"
 
 tm_log "building bin/tokenmeter"

@@ -153,6 +153,9 @@ start_own() {
 				</dev/null >>"$STATE/logs/stdout.log" 2>&1 &
 			echo $! >"$PIDFILE"
 		)
+		# Interrupted before it answers: do not leave a half-started server.
+		trap 'tm_stop_pidfile "$PIDFILE" 10; exit 130' INT
+		trap 'tm_stop_pidfile "$PIDFILE" 10; exit 143' TERM
 	fi
 	while ! answers "$LOCAL_BROKERS" || ! grep -q "Kafka Server started" "$STATE/logs/server.log" 2>/dev/null; do
 		if ! tm_pid_alive "$PIDFILE"; then
@@ -166,6 +169,7 @@ start_own() {
 		sleep 0.5
 	done
 	tm_log "started; brokers $LOCAL_BROKERS ($((SECONDS - start))s)"
+	trap - INT TERM
 }
 
 cmd_start() {

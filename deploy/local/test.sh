@@ -32,14 +32,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start_service NAME PIDFILE: start NAME, remember it if this run launched it.
+# start_service NAME PIDFILE: start NAME; stop it on exit unless it was
+# already running from our pid file. Recorded before starting, so a signal
+# during start-up still stops it (stop touches only our pid file's process,
+# so nothing happens if start reused someone else's server).
 start_service() {
-	local name=$1 pidfile=$2 before=0
-	if tm_pid_alive "$pidfile"; then before=1; fi
+	local name=$1 pidfile=$2
+	tm_pid_alive "$pidfile" || started+=("$name")
 	"$TM_ROOT/deploy/local/$name.sh" start
-	if [ "$before" = 0 ] && tm_pid_alive "$pidfile"; then
-		started+=("$name")
-	fi
 }
 
 t0=$SECONDS
