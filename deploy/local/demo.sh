@@ -47,7 +47,7 @@ cleanup() {
 		fi
 		wait "$tm_pid" 2>/dev/null || true
 	fi
-	if [ "$ch_started" = 1 ]; then
+	if [ "$ch_started" = 1 ] && tm_pid_alive "$CH_PIDFILE"; then
 		"$TM_ROOT/deploy/local/clickhouse.sh" stop || true
 	fi
 	exit "$rc"

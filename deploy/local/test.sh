@@ -24,7 +24,10 @@ cleanup() {
 	local rc=$? i
 	trap - EXIT INT TERM
 	for ((i = ${#started[@]} - 1; i >= 0; i--)); do
-		"$TM_ROOT/deploy/local/${started[i]}.sh" stop || true
+		# name:pidfile; nothing to do if start reused someone else's server.
+		if tm_pid_alive "${started[i]#*:}"; then
+			"$TM_ROOT/deploy/local/${started[i]%%:*}.sh" stop || true
+		fi
 	done
 	exit "$rc"
 }
@@ -38,7 +41,7 @@ trap 'exit 143' TERM
 # so nothing happens if start reused someone else's server).
 start_service() {
 	local name=$1 pidfile=$2
-	tm_pid_alive "$pidfile" || started+=("$name")
+	tm_pid_alive "$pidfile" || started+=("$name:$pidfile")
 	"$TM_ROOT/deploy/local/$name.sh" start
 }
 
