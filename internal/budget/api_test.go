@@ -126,3 +126,34 @@ func TestDecisionAPIOverHTTP(t *testing.T) {
 		t.Fatalf("globex list: %+v", list)
 	}
 }
+
+// FuzzCheckBody: any body gets a 200 with a decision, or a 4xx; never a
+// panic, never a 5xx.
+func FuzzCheckBody(f *testing.F) {
+	for _, s := range []string{
+		`{"workflow":"legal","estimated_cost":"1.5","reserve":true,"request_id":"x"}`,
+		`{"workflow":"legal","estimated_cost":-1}`,
+		`{"model":"gpt-4o","provider":"openai","estimated_input_tokens":10,"estimated_output_tokens":5}`,
+		`{"estimated_input_tokens":-5}`, `{"tenant":"globex"}`, `{"unknown":1}`, `[]`, `{`, ``,
+		`{"estimated_cost":"1e400"}`, `{"estimated_cost":"NaN"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	r, _ := apiServer(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/budget/check", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer acme-token")
+		w := httptest.NewRecorder()
+		r.handleCheck(w, req)
+		switch {
+		case w.Code == 200:
+			var cr CheckResponse
+			if err := json.Unmarshal(w.Body.Bytes(), &cr); err != nil || (cr.Decision != DecisionAllow && cr.Decision != DecisionDeny) {
+				t.Fatalf("200 without a decision: %s", w.Body)
+			}
+		case w.Code >= 400 && w.Code < 500:
+		default:
+			t.Fatalf("status %d for %q", w.Code, body)
+		}
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
@@ -277,3 +278,26 @@ func TestLostBrokerMakesDecisionsFollowPolicy(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Shutdown leaves no goroutine of the role behind (the broker's own
+// connection handlers are not the role's).
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	_, kc := testKafka(t)
+	before := goleak.IgnoreCurrent()
+	cfg := Config{Budgets: []BudgetConfig{{ID: "b", Tenant: "acme", Amount: "100",
+		Webhooks: []WebhookConfig{{URL: "http://127.0.0.1:1/unreachable"}}}}}
+	produce(t, kc, priced("e1", "acme", "w", time.Now(), "60"))
+	r, f := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "alert", f, func() bool { return r.settled() && r.alerter.fired.Load() == 1 })
+	// The webhook is unreachable, so its delivery is retrying right now.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatalf("second shutdown: %v", err)
+	}
+	goleak.VerifyNone(t, before, goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*clientConn).read"),
+		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*clientConn).write"))
+}
