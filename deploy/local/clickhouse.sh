@@ -83,6 +83,14 @@ start_own() {
 		tm_log "clickhouse-server not installed; installing Debian's package"
 		tm_apt_install clickhouse-server clickhouse-client
 		bin=$(server_bin) || tm_die "clickhouse-server still not found after apt-get install"
+		# On a systemd machine the package starts its own service on 9000
+		# with /etc config; we installed it only to run our own (.local
+		# config: capped threads, our users), so switch that service off.
+		if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] &&
+			systemctl is-active --quiet clickhouse-server 2>/dev/null; then
+			tm_log "stopping and disabling the clickhouse-server system service the package just started"
+			tm_sudo systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
+		fi
 	fi
 	if tm_pid_alive "$PIDFILE"; then
 		tm_log "our server (pid $(cat "$PIDFILE")) is running but not answering yet; waiting"
