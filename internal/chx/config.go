@@ -41,6 +41,12 @@ type Config struct {
 	// CLUSTER with Replicated* engines (see deploy/cluster/). Default "":
 	// a single server.
 	Cluster string `yaml:"cluster"`
+	// InsertQuorum, on a cluster, makes every sink insert wait until that
+	// many replicas hold it (ClickHouse insert_quorum). With 2 or more, a
+	// replica that dies right after an insert cannot take the only copy
+	// with it, which exactly-once across replica loss needs; inserts then
+	// pause while fewer replicas are up. Default 0 (off). Needs Cluster.
+	InsertQuorum int `yaml:"insert_quorum"`
 	// ReaderUser is the read-only user for analysts and BI tools. On servers
 	// with SQL user management (20.x and later) `tokenmeter migrate` creates
 	// it (readonly=1, SELECT on the database) when ReaderPassword is set; on
@@ -100,6 +106,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReaderUser != "" && !identifier.MatchString(c.ReaderUser) {
 		errs = append(errs, fmt.Errorf("reader_user: %q must be a plain identifier", c.ReaderUser))
+	}
+	if c.InsertQuorum < 0 || (c.InsertQuorum > 0 && c.Cluster == "") {
+		errs = append(errs, errors.New("insert_quorum: needs cluster and must not be negative"))
 	}
 	if c.DialTimeout < 0 {
 		errs = append(errs, errors.New("dial_timeout: must not be negative"))

@@ -165,6 +165,9 @@ func (s *Sink) Start(ctx context.Context, fatal chan<- error) error {
 		}
 		s.closer = conn.Close
 		s.store = NewStore(conn, s.ch.Database)
+		if s.ch.Cluster != "" {
+			s.store = NewClusterStore(conn, s.ch.Database, s.ch.InsertQuorum)
+		}
 		if s.cfg.AutoMigrate {
 			res, err := chx.Migrate(ctx, conn, s.ch)
 			if err != nil {

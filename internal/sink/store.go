@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/tokenmeter/tokenmeter/internal/chx"
 )
 
 // Store is what the sink needs from ClickHouse.
@@ -24,14 +27,30 @@ type Store interface {
 type chStore struct {
 	conn driver.Conn
 	db   string
+	// replicated: read resume offsets only after SYSTEM SYNC REPLICA, so a
+	// replica that lags behind the one the previous owner wrote to does not
+	// under-report what is stored.
+	replicated   bool
+	insertQuorum int
 }
 
-// NewStore returns the Store for database db on conn.
+// NewStore returns the Store for database db on conn (a single server).
 func NewStore(conn driver.Conn, db string) Store { return &chStore{conn: conn, db: db} }
+
+// NewClusterStore returns the Store for a replicated cluster (see
+// chx.Config.Cluster and InsertQuorum).
+func NewClusterStore(conn driver.Conn, db string, insertQuorum int) Store {
+	return &chStore{conn: conn, db: db, replicated: true, insertQuorum: insertQuorum}
+}
 
 func (s *chStore) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
 	// Columns are always named: ClickHouse 18.16 does not describe the
 	// table to the driver for a bare `INSERT INTO t`.
+	if s.insertQuorum > 0 {
+		settings := chx.Settings()
+		settings["insert_quorum"] = s.insertQuorum
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	}
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+strings.Join(columns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", table, err)
@@ -49,6 +68,11 @@ func (s *chStore) Insert(ctx context.Context, table string, columns []string, ro
 }
 
 func (s *chStore) HeldOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	if s.replicated {
+		if err := s.conn.Exec(ctx, "SYSTEM SYNC REPLICA "+s.db+".sink_offsets"); err != nil {
+			return nil, fmt.Errorf("sync replica %s.sink_offsets: %w", s.db, err)
+		}
+	}
 	rows, err := s.conn.Query(ctx, "SELECT kafka_partition, maxMerge(max_offset) FROM "+s.db+".sink_offsets WHERE kafka_topic = ? GROUP BY kafka_partition", topic)
 	if err != nil {
 		return nil, fmt.Errorf("read %s.sink_offsets: %w", s.db, err)
