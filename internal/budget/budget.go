@@ -59,6 +59,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
@@ -83,6 +84,7 @@ type Budget struct {
 	alerter  *alerter
 	acct     *accountant
 	producer *kgo.Client
+	marks    *kgo.Client
 	stopOnce sync.Once
 
 	decisions metric.Int64Counter
@@ -180,8 +182,19 @@ func (r *Budget) Start(ctx context.Context, fatal chan<- error) error {
 		return fmt.Errorf("alerts producer: %w", err)
 	}
 	r.producer = producer
+	marks, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...)
+	if err != nil {
+		return fmt.Errorf("deliveries producer: %w", err)
+	}
+	r.marks = marks
+	if err := kafkax.EnsureTopics(ctx, marks, r.deps.Kafka.Topics, r.deps.Logger, r.cfg.DeliveriesTopic); err != nil {
+		return fmt.Errorf("budget: %w", err)
+	}
 	r.alerter = newAlerter(r.deps.Kafka.Topics.Alerts, producer, r.defs, r.hooks, r.deps.Logger)
 	r.alerter.beforeCommit = r.beforeCommit
+	r.alerter.deliveriesTopic, r.alerter.marks, r.alerter.redeliverWithin = r.cfg.DeliveriesTopic, marks, r.cfg.WebhookMaxElapsed
+	r.alerter.now = r.now
+	r.hooks.record = r.alerter.recordDelivery
 	r.acct = &accountant{topic: r.deps.Kafka.Topics.Priced, margin: r.cfg.ReplayMargin, ledger: r.ledger,
 		alerts: r.alerter, log: r.deps.Logger, opts: opts}
 
@@ -277,6 +290,9 @@ func (r *Budget) Shutdown(ctx context.Context) error {
 		}
 		if r.producer != nil {
 			r.producer.Close()
+		}
+		if r.marks != nil {
+			r.marks.Close()
 		}
 	})
 	return err

@@ -62,6 +62,13 @@ type Config struct {
 	// role with the same id fences the previous one, which then keeps serving
 	// decisions but stops alerting. Default "<kafka.client_id>-budget-alerts".
 	AlertTransactionalID string `yaml:"alert_transactional_id"`
+	// DeliveriesTopic records each finished webhook delivery (delivered,
+	// rejected or given up), keyed by alert id. On start, alerts on the alerts
+	// topic younger than WebhookMaxElapsed without a record for one of their
+	// webhooks (the process died mid-delivery) are delivered again, with the
+	// same Idempotency-Key. Created like the other topics when missing.
+	// Default "tokenmeter.budget-deliveries.v1".
+	DeliveriesTopic string `yaml:"deliveries_topic"`
 	// WebhookTimeout bounds one delivery attempt. Default 5s.
 	WebhookTimeout time.Duration `yaml:"webhook_timeout"`
 	// WebhookMaxElapsed bounds all attempts of one delivery (exponential
@@ -150,6 +157,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.ReplayMargin == 0 {
 		c.ReplayMargin = time.Hour
+	}
+	if c.DeliveriesTopic == "" {
+		c.DeliveriesTopic = "tokenmeter.budget-deliveries.v1"
 	}
 	if c.WebhookTimeout == 0 {
 		c.WebhookTimeout = 5 * time.Second

@@ -113,10 +113,82 @@ type alerter struct {
 	// before its transaction commits; an error leaves the transaction open,
 	// as a crash there would.
 	beforeCommit func(event.Alert) error
+
+	// Webhook delivery records (see Config.DeliveriesTopic).
+	deliveriesTopic string
+	marks           *kgo.Client // idempotent, not transactional
+	redeliverWithin time.Duration
+	now             func() time.Time
+}
+
+// deliveryRecord is the value on the deliveries topic.
+type deliveryRecord struct {
+	AlertID  string    `json:"alert_id"`
+	Webhook  string    `json:"webhook"` // hookID(url)
+	Status   string    `json:"status"`  // delivered | failed
+	Attempts int       `json:"attempts"`
+	Error    string    `json:"error,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// recordDelivery notes a finished delivery; losing the note only means one
+// redelivery (same Idempotency-Key) after a restart.
+func (a *alerter) recordDelivery(alertID, hook string, attempts int, err error) {
+	if a.marks == nil {
+		return
+	}
+	rec := deliveryRecord{AlertID: alertID, Webhook: hook, Status: "delivered", Attempts: attempts, At: a.now().UTC()}
+	if err != nil {
+		rec.Status, rec.Error = "failed", err.Error()
+	}
+	v, _ := json.Marshal(rec)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if perr := a.marks.ProduceSync(ctx, &kgo.Record{Topic: a.deliveriesTopic, Key: []byte(alertID), Value: v}).FirstErr(); perr != nil {
+		a.log.Warn("record webhook delivery", "alert_id", alertID, "err", perr)
+	}
+}
+
+// redeliver delivers, once more, recent alerts whose delivery to some
+// webhook never finished (the previous process died or stopped mid-way).
+func (a *alerter) redeliver(ctx context.Context, opts []kgo.Opt, recent []event.Alert) error {
+	if a.hooks == nil || a.marks == nil || len(recent) == 0 {
+		return nil
+	}
+	done := map[string]map[string]bool{}
+	err := readToEnd(ctx, opts, a.deliveriesTopic, nil, func(r *kgo.Record) {
+		var d deliveryRecord
+		if json.Unmarshal(r.Value, &d) == nil {
+			if done[d.AlertID] == nil {
+				done[d.AlertID] = map[string]bool{}
+			}
+			done[d.AlertID][d.Webhook] = true
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("load webhook deliveries: %w", err)
+	}
+	for _, al := range recent {
+		d := a.defs[al.BudgetID]
+		if d == nil {
+			continue
+		}
+		missing := 0
+		for _, h := range d.Webhooks {
+			if !done[al.AlertID][hookID(h.URL)] {
+				missing++
+			}
+		}
+		if missing > 0 {
+			a.log.Info("redelivering unfinished webhook deliveries", "alert_id", al.AlertID, "webhooks", missing)
+			a.hooks.deliver(al, d, done[al.AlertID])
+		}
+	}
+	return nil
 }
 
 func newAlerter(topic string, cl *kgo.Client, defs map[string]*definition, hooks *deliverer, log *slog.Logger) *alerter {
-	return &alerter{topic: topic, cl: cl, log: log, defs: defs, hooks: hooks,
+	return &alerter{topic: topic, cl: cl, log: log, defs: defs, hooks: hooks, now: time.Now,
 		in: make(chan event.Alert, 4096), done: make(chan struct{}), sent: map[string]bool{}}
 }
 
@@ -126,6 +198,8 @@ func (a *alerter) claim(ctx context.Context, opts []kgo.Opt) error {
 		return fmt.Errorf("claim alert transactional id: %w", err)
 	}
 	n := 0
+	var recent []event.Alert
+	since := a.now().Add(-a.redeliverWithin)
 	err := readToEnd(ctx, opts, a.topic, nil, func(r *kgo.Record) {
 		var al event.Alert
 		if json.Unmarshal(r.Value, &al) == nil && al.AlertID != "" {
@@ -133,6 +207,9 @@ func (a *alerter) claim(ctx context.Context, opts []kgo.Opt) error {
 			a.sent[al.AlertID] = true
 			a.mu.Unlock()
 			n++
+			if al.TriggeredAt.After(since) {
+				recent = append(recent, al)
+			}
 		}
 	})
 	if err != nil {
@@ -140,7 +217,7 @@ func (a *alerter) claim(ctx context.Context, opts []kgo.Opt) error {
 	}
 	a.active.Store(true)
 	a.log.Info("alerter active", "topic", a.topic, "alerts_on_topic", n)
-	return nil
+	return a.redeliver(ctx, opts, recent)
 }
 
 // run fires queued alerts until ctx ends or in is closed.
@@ -227,7 +304,7 @@ func (a *alerter) fire(ctx context.Context, al event.Alert) {
 	a.fired.Add(1)
 	a.log.Info("budget alert", "alert_id", al.AlertID, "spend", al.Spend, "amount", al.Amount, "currency", al.Currency)
 	if d := a.defs[al.BudgetID]; d != nil && a.hooks != nil {
-		a.hooks.deliver(al, d)
+		a.hooks.deliver(al, d, nil)
 	}
 }
 

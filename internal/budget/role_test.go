@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,8 +122,11 @@ func waitFor(t *testing.T, what string, fatal chan error, cond func() bool) {
 // flushed, no transaction is ended, no group is left.
 func (r *Budget) crash() {
 	r.cancel()
+	r.hooks.cancel() // deliveries die with the process, unrecorded
 	r.producer.Close()
+	r.marks.Close()
 	r.wg.Wait()
+	r.hooks.wg.Wait()
 }
 
 func TestAlertExistsOnceAfterAbruptStops(t *testing.T) {
@@ -300,4 +305,65 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	}
 	goleak.VerifyNone(t, before, goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*clientConn).read"),
 		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*clientConn).write"))
+}
+
+// A process that dies while a webhook delivery is still being retried
+// leaves no delivery record; the next start delivers that alert again (same
+// Idempotency-Key), and a start after a finished delivery does not.
+func TestWebhookRedeliveredAfterCrashUntilFinished(t *testing.T) {
+	_, kc := testKafka(t)
+	var up atomic.Bool
+	var mu sync.Mutex
+	attempts, ok := 0, map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if !up.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		ok[r.Header.Get(HeaderIdempotencyKey)]++
+	}))
+	defer srv.Close()
+	seen := func() (int, map[string]int) {
+		mu.Lock()
+		defer mu.Unlock()
+		c := map[string]int{}
+		for k, v := range ok {
+			c[k] = v
+		}
+		return attempts, c
+	}
+	cfg := Config{WebhookInitialInterval: 5 * time.Millisecond, Budgets: []BudgetConfig{{ID: "b", Tenant: "acme", Amount: "100",
+		Projection: ProjectionConfig{Disabled: true}, Webhooks: []WebhookConfig{{URL: srv.URL + "/hook", Secret: "k"}}}}}
+	per := periodOf(PeriodMonth, time.Now(), hkt).ID
+	produce(t, kc, priced("e1", "acme", "w", time.Now(), "50"))
+
+	// 1. The receiver is down; the process dies while retrying.
+	r1, f1 := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "failing attempts", f1, func() bool { n, _ := seen(); return n >= 2 })
+	r1.crash()
+
+	// 2. The receiver is back; a new process redelivers the alert once.
+	up.Store(true)
+	r2, f2 := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "redelivery", f2, func() bool { _, c := seen(); return c["b/"+per+"/threshold/50"] == 1 })
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r2.alerter.fired.Load() != 0 || r2.hooks.started.Load() != 1 {
+		t.Fatalf("second process fired %d alerts, started %d deliveries; want 0 and 1", r2.alerter.fired.Load(), r2.hooks.started.Load())
+	}
+
+	// 3. Delivery finished and recorded: a third process delivers nothing.
+	r3, f3 := startRole(t, cfg, testDeps(t, kc), nil)
+	waitFor(t, "third process", f3, r3.settled)
+	if n := r3.hooks.started.Load(); n != 0 {
+		t.Fatalf("third process started %d deliveries", n)
+	}
+	_ = r3.Shutdown(context.Background())
+	if _, c := seen(); len(c) != 1 || c["b/"+per+"/threshold/50"] != 1 {
+		t.Fatalf("successful deliveries %v", c)
+	}
 }

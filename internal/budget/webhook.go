@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -111,6 +112,17 @@ type deliverer struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 	onDelivered func(alertID, url string, attempts int, err error)
+	// record, when set, durably notes a finished delivery (not one cut
+	// short by shutdown), so a restart does not deliver it again.
+	record func(alertID, hook string, attempts int, err error)
+	// started counts deliveries begun (one per alert and webhook).
+	started atomic.Int64
+}
+
+// hookID names a webhook without its URL (Slack URLs are secrets).
+func hookID(url string) string {
+	s := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(s[:8])
 }
 
 func newDeliverer(cfg Config, log *slog.Logger) *deliverer {
@@ -122,17 +134,31 @@ func newDeliverer(cfg Config, log *slog.Logger) *deliverer {
 	}
 }
 
-// deliver starts delivering a to every webhook of d.
-func (w *deliverer) deliver(a event.Alert, d *definition) {
+// deliver starts delivering a to the webhooks of d; skip (may be nil)
+// names webhooks (by hookID) already done.
+func (w *deliverer) deliver(a event.Alert, d *definition, skip map[string]bool) {
 	for _, h := range d.Webhooks {
+		hid := hookID(h.URL)
+		if skip[hid] {
+			continue
+		}
 		w.wg.Add(1)
+		w.started.Add(1)
 		go func(h WebhookConfig) {
 			defer w.wg.Done()
 			attempts, err := w.send(w.ctx, a, d, h)
+			if w.ctx.Err() != nil {
+				// Cut short by shutdown: no record, so the next start redelivers.
+				w.log.Info("webhook delivery interrupted by shutdown", "alert_id", a.AlertID, "webhook", hid)
+				return
+			}
 			if err != nil {
-				w.log.Error("webhook delivery failed", "alert_id", a.AlertID, "url", h.URL, "attempts", attempts, "err", err)
+				w.log.Error("webhook delivery failed", "alert_id", a.AlertID, "webhook", hid, "attempts", attempts, "err", err)
 			} else {
-				w.log.Info("webhook delivered", "alert_id", a.AlertID, "url", h.URL, "attempts", attempts)
+				w.log.Info("webhook delivered", "alert_id", a.AlertID, "webhook", hid, "attempts", attempts)
+			}
+			if w.record != nil {
+				w.record(a.AlertID, hid, attempts, err)
 			}
 			if w.onDelivered != nil {
 				w.onDelivered(a.AlertID, h.URL, attempts, err)

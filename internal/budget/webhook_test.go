@@ -68,7 +68,7 @@ func TestWebhookRetriesUntilReceiverAcceptsAndSignsEveryAttempt(t *testing.T) {
 	srv, deliveries := flakyReceiver(t, 2)
 	d, done := testDeliverer(t)
 	def := &definition{ID: "b", Owner: "finops@acme.example", Webhooks: []WebhookConfig{{URL: srv.URL, Secret: "s3cret", Format: FormatGeneric}}}
-	d.deliver(testAlert(), def)
+	d.deliver(testAlert(), def, nil)
 	res := <-done
 	if res[0].(int) != 3 || res[1] != nil {
 		t.Fatalf("attempts %v err %v; want 3 attempts (2 failures + success), no error", res[0], res[1])
@@ -123,7 +123,7 @@ func TestWebhookSlackFormatAndPermanentFailure(t *testing.T) {
 	}))
 	defer srv.Close()
 	d, done := testDeliverer(t)
-	d.deliver(testAlert(), &definition{ID: "b", Webhooks: []WebhookConfig{{URL: srv.URL + "/slack", Format: FormatSlack}}})
+	d.deliver(testAlert(), &definition{ID: "b", Webhooks: []WebhookConfig{{URL: srv.URL + "/slack", Format: FormatSlack}}}, nil)
 	if res := <-done; res[1] != nil {
 		t.Fatal(res[1])
 	}
@@ -139,7 +139,7 @@ func TestWebhookSlackFormatAndPermanentFailure(t *testing.T) {
 		t.Fatalf("slack payload %+v (%v)", sl, err)
 	}
 	// A 404 is not retried.
-	d.deliver(testAlert(), &definition{ID: "b", Webhooks: []WebhookConfig{{URL: srv.URL + "/gone"}}})
+	d.deliver(testAlert(), &definition{ID: "b", Webhooks: []WebhookConfig{{URL: srv.URL + "/gone"}}}, nil)
 	if res := <-done; res[0].(int) != 1 || res[1] == nil {
 		t.Fatalf("404: attempts %v err %v", res[0], res[1])
 	}
