@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	segjson "github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
@@ -100,17 +101,22 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 	}
 
 	now := c.now()
-	opts := ingest.Options{Now: now, Tenant: ten.ID, DefaultTime: now}
+	// BorrowInput: events point into buf, which outlives them (each is
+	// marshalled into values before the next item and buf is released last).
+	opts := ingest.Options{Now: now, Tenant: ten.ID, DefaultTime: now, BorrowInput: true}
 	topic := c.deps.Kafka.Topics.Usage
 	if kind == kindOutcome {
 		topic = c.deps.Kafka.Topics.Outcomes
 	}
 	recs := make([]kgo.Record, 0, len(items))
 	var (
-		resp       IngestResponse
-		valueBytes int64
-		usage      event.UsageEvent
-		outcome    event.OutcomeEvent
+		resp    IngestResponse
+		usage   event.UsageEvent
+		outcome event.OutcomeEvent
+		// values holds every record value of this request back to back: one
+		// growing buffer instead of one allocation per event. Earlier values
+		// stay valid when it grows (they keep the old array).
+		values = make([]byte, 0, len(buf.Bytes())+len(items)*64)
 	)
 	for i, it := range items {
 		var (
@@ -124,14 +130,14 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 			id = usage.EventID
 			if err == nil {
 				key = usage.Key()
-				value, err = json.Marshal(&usage)
+				values, value, err = appendJSON(values, &usage)
 			}
 		} else {
 			err = ingest.DecodeOutcomeItem(it, opts, &outcome)
 			id = outcome.OutcomeID
 			if err == nil {
 				key = outcome.Key()
-				value, err = json.Marshal(&outcome)
+				values, value, err = appendJSON(values, &outcome)
 			}
 		}
 		if err != nil {
@@ -151,7 +157,6 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 			continue
 		}
 		recs = append(recs, kgo.Record{Topic: topic, Key: key, Value: value})
-		valueBytes += int64(len(value))
 	}
 	resp.Accepted, resp.Rejected = len(recs), len(resp.Errors)
 	if len(recs) == 0 {
@@ -163,7 +168,7 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 	for i := range recs {
 		ptrs[i] = &recs[i]
 	}
-	if err := c.produce(r.Context(), ptrs, valueBytes); err != nil {
+	if err := c.produce(r.Context(), ptrs, int64(len(values))); err != nil {
 		c.refuseProduce(w, pathHTTP, err)
 		return
 	}
@@ -230,6 +235,21 @@ func putBuffer(b *bytes.Buffer) {
 	}
 	b.Reset()
 	bufPool.Put(b)
+}
+
+// canonicalJSON matches encoding/json's output byte for byte (HTML-escaped
+// strings, sorted map keys), so every path writes the same canonical form.
+const canonicalJSON = segjson.EscapeHTML | segjson.SortMapKeys
+
+// appendJSON appends v's canonical JSON to buf and returns the grown buffer
+// and the value's own slice of it.
+func appendJSON(buf []byte, v any) ([]byte, []byte, error) {
+	start := len(buf)
+	buf, err := segjson.Append(buf, v, canonicalJSON)
+	if err != nil {
+		return buf[:start], nil, err
+	}
+	return buf, buf[start:len(buf):len(buf)], nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

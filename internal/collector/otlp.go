@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -109,11 +108,11 @@ const maxRejectionDetails = 5
 // returning once the broker acknowledged every one.
 func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID, path string) (traceResult, error) {
 	var (
-		res        traceResult
-		recs       []kgo.Record
-		details    []string
-		valueBytes int64
-		mapErr     error
+		res     traceResult
+		recs    []kgo.Record
+		details []string
+		values  []byte
+		mapErr  error
 	)
 	topic := c.deps.Kafka.Topics.Usage
 	c.mapper.MapTraces(td, tenantID, c.now(), func(r *ingest.SpanResult) {
@@ -127,13 +126,16 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 				details = append(details, fmt.Sprintf("span %s: %s", r.Event.EventID, r.Err.Error()))
 			}
 		default:
-			v, err := json.Marshal(&r.Event)
+			var (
+				v   []byte
+				err error
+			)
+			values, v, err = appendJSON(values, &r.Event)
 			if err != nil {
 				mapErr = err
 				return
 			}
 			recs = append(recs, kgo.Record{Topic: topic, Key: r.Event.Key(), Value: v})
-			valueBytes += int64(len(v))
 		}
 	})
 	if mapErr != nil {
@@ -147,7 +149,7 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 	for i := range recs {
 		ptrs[i] = &recs[i]
 	}
-	if err := c.produce(ctx, ptrs, valueBytes); err != nil {
+	if err := c.produce(ctx, ptrs, int64(len(values))); err != nil {
 		return res, err
 	}
 	res.accepted = len(recs)

@@ -3,13 +3,13 @@ package ingest
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"strings"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
@@ -106,28 +106,15 @@ func SplitBody(f Format, body []byte, maxItems int) ([]Item, error) {
 			}
 		}
 	case FormatJSON:
-		err := forEachTopLevel(body, func(v json.RawMessage) error {
-			if v[0] == '[' {
-				var arr []json.RawMessage
-				if err := json.Unmarshal(v, &arr); err != nil {
-					return &BodyError{Msg: "body is not valid JSON: " + err.Error()}
-				}
-				if maxItems > 0 && len(items)+len(arr) > maxItems {
-					return fmt.Errorf("%w: more than %d", ErrTooManyItems, maxItems)
-				}
-				for _, e := range arr {
-					items = append(items, Item{Raw: e})
-				}
-				return nil
-			}
+		err := forEachTopLevel(body, func(v json.RawMessage, _ bool) error {
 			return add(Item{Raw: v})
 		})
 		if err != nil {
 			return nil, err
 		}
 	case FormatCloudEvent:
-		err := forEachTopLevel(body, func(v json.RawMessage) error {
-			if len(items) > 0 {
+		err := forEachTopLevel(body, func(v json.RawMessage, inArray bool) error {
+			if len(items) > 0 || inArray {
 				return &BodyError{Msg: "application/cloudevents+json holds one CloudEvent; use application/cloudevents-batch+json for several"}
 			}
 			return add(cloudEventItem(v))
@@ -140,9 +127,9 @@ func SplitBody(f Format, body []byte, maxItems int) ([]Item, error) {
 		if len(trimmed) == 0 || trimmed[0] != '[' {
 			return nil, &BodyError{Msg: "application/cloudevents-batch+json must be a JSON array of CloudEvents"}
 		}
-		var arr []json.RawMessage
-		if err := json.Unmarshal(trimmed, &arr); err != nil {
-			return nil, &BodyError{Msg: "body is not valid JSON: " + err.Error()}
+		arr, err := parseArray(trimmed)
+		if err != nil {
+			return nil, err
 		}
 		if maxItems > 0 && len(arr) > maxItems {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooManyItems, maxItems)
@@ -160,25 +147,60 @@ func SplitBody(f Format, body []byte, maxItems int) ([]Item, error) {
 	return items, nil
 }
 
-// forEachTopLevel calls fn for each top-level JSON value in body.
-func forEachTopLevel(body []byte, fn func(json.RawMessage) error) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	for {
-		var v json.RawMessage
-		err := dec.Decode(&v)
+// forEachTopLevel calls fn for each top-level JSON value in body: an object,
+// or the elements of an array (parsed once, not copied).
+func forEachTopLevel(body []byte, fn func(v json.RawMessage, inArray bool) error) error {
+	rest := bytes.TrimSpace(body)
+	for len(rest) > 0 {
+		var (
+			r   []byte
+			err error
+		)
+		switch rest[0] {
+		case '[':
+			var arr []json.RawMessage
+			r, err = json.Parse(rest, &arr, json.DontCopyRawMessage)
+			if err == nil {
+				for _, v := range arr {
+					if err = fn(v, true); err != nil {
+						return err
+					}
+				}
+			}
+		case '{':
+			var v json.RawMessage
+			r, err = json.Parse(rest, &v, json.DontCopyRawMessage)
+			if err == nil {
+				if err = fn(v, false); err != nil {
+					return err
+				}
+			}
+		default:
+			return &BodyError{Msg: "body must hold JSON objects or an array of objects"}
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
+			var be *BodyError
+			if errors.As(err, &be) || errors.Is(err, ErrTooManyItems) {
+				return err
 			}
 			return &BodyError{Msg: "body is not valid JSON: " + err.Error()}
 		}
-		if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
-			return &BodyError{Msg: "body must hold JSON objects or an array of objects"}
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
+		rest = bytes.TrimSpace(r)
 	}
+	return nil
+}
+
+// parseArray splits a JSON array into its elements without copying them.
+func parseArray(b []byte) ([]json.RawMessage, error) {
+	var arr []json.RawMessage
+	rest, err := json.Parse(b, &arr, json.DontCopyRawMessage)
+	if err == nil && len(bytes.TrimSpace(rest)) != 0 {
+		err = errors.New("data after the array")
+	}
+	if err != nil {
+		return nil, &BodyError{Msg: "body is not valid JSON: " + err.Error()}
+	}
+	return arr, nil
 }
 
 // cloudEvent is a CloudEvents 1.0 structured-mode envelope.
@@ -198,7 +220,7 @@ func cloudEventItem(v json.RawMessage) Item {
 		return Item{Raw: v, Err: &ItemError{Reason: ReasonInvalidField, Problems: []event.FieldError{{Field: field, Reason: reason}}}}
 	}
 	var ce cloudEvent
-	if err := json.Unmarshal(v, &ce); err != nil {
+	if _, err := json.Parse(v, &ce, json.DontMatchCaseInsensitiveStructFields); err != nil {
 		if ie, ok := jsonItemError(err).(*ItemError); ok {
 			return Item{Raw: v, Err: ie}
 		}

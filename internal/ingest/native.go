@@ -2,11 +2,12 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
@@ -133,7 +134,7 @@ func applyNative(w *usageWire, d *itemDefaults) []event.FieldError {
 	}
 	if present(w.Response) {
 		var r nativeResponse
-		if err := json.Unmarshal(w.Response, &r); err != nil {
+		if _, err := json.Parse(w.Response, &r, json.DontMatchCaseInsensitiveStructFields); err != nil {
 			bad("response", "is not an SDK reply object: %v", err)
 			return problems
 		}
@@ -171,7 +172,7 @@ func applyNative(w *usageWire, d *itemDefaults) []event.FieldError {
 	}
 	field, raw := blocks[0].field, blocks[0].raw
 	var u nativeUsage
-	if err := json.Unmarshal(raw, &u); err != nil {
+	if _, err := json.Parse(raw, &u, json.DontMatchCaseInsensitiveStructFields); err != nil {
 		bad(field, "is not a usage object: %v", err)
 		return problems
 	}
