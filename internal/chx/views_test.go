@@ -48,7 +48,7 @@ func insertUsage(t *testing.T, conn driver.Conn, db string, rows []usage) {
 }
 
 type outcome struct {
-	id, wf, trace string
+	id, wf, trace, currency string
 	at            time.Time
 	local         string
 	count         uint64
@@ -62,8 +62,12 @@ func insertOutcomes(t *testing.T, conn driver.Conn, db string, rows []outcome) {
 		t.Fatal(err)
 	}
 	for i, r := range rows {
+		cur := r.currency
+		if cur == "" {
+			cur = "HKD"
+		}
 		if err := b.Append(r.id, r.at, day(r.local), "Asia/Hong_Kong", "acme", r.wf, "ticket_resolved", r.count,
-			decimal.RequireFromString(r.value), "HKD", "HKD", r.trace, "outcomes", int32(0), int64(i)); err != nil {
+			decimal.RequireFromString(r.value), cur, "HKD", r.trace, "outcomes", int32(0), int64(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,6 +154,7 @@ func s(cols ...string) string {
 //	e10 support  now                                   1 HKD  (current month: open period)
 //	e8 marketing 2026-03-30 10:00Z                     4 HKD  inserted LAST: a late event of March
 //	outcomes (support): o1 03-31 x2 worth 25 (trace tr1), o2 04-16 x3 worth 45 (trace tr2), o3 05-03 x2 worth 10
+//	outcomes (legal, April): o4 x1 worth 5 USD (= 40 HKD at the month's rate 8), o5 x1 worth 7 EUR (not converted)
 func TestViews(t *testing.T) {
 	conn, cfg := migrated(t)
 	db := cfg.Database
@@ -180,6 +185,10 @@ func TestViews(t *testing.T) {
 		{id: "o1", wf: "support", trace: "tr1", at: at("2026-03-31T14:00:00Z"), local: "2026-03-31", count: 2, value: "25"},
 		{id: "o2", wf: "support", trace: "tr2", at: at("2026-04-16T02:00:00Z"), local: "2026-04-16", count: 3, value: "45"},
 		{id: "o3", wf: "support", at: at("2026-05-03T02:00:00Z"), local: "2026-05-03", count: 2, value: "10"},
+		// Values in USD are converted at the month's effective rate (billed / USD cost = 8 in this
+		// dataset): 5 USD = 40 HKD. EUR is not converted, only counted.
+		{id: "o4", wf: "legal", at: at("2026-04-20T02:00:00Z"), local: "2026-04-20", count: 1, value: "5", currency: "USD"},
+		{id: "o5", wf: "legal", at: at("2026-04-21T02:00:00Z"), local: "2026-04-21", count: 1, value: "7", currency: "EUR"},
 	})
 	// The late event arrives after everything else.
 	insertUsage(t, conn, db, []usage{
@@ -207,14 +216,15 @@ func TestViews(t *testing.T) {
 
 	t.Run("cost_per_outcome", func(t *testing.T) {
 		// support March: 10 / 2 = 5 (e2 belongs to April in HK); April: (6+6) / 3 = 4; May: 8 / 2 = 4.
-		// Q1: 10 / 2 = 5; Q2: (12+8) / (3+2) = 4. legal: no outcomes -> NULL. marketing March: the late 4.
+		// Q1: 10 / 2 = 5; Q2: (12+8) / (3+2) = 4. legal: none in March -> NULL, April 20 / 2 = 10.
+		// marketing (no outcomes at all) March: the late 4.
 		got := rowsOf(t, conn, "SELECT "+s("workflow", "period", "period_start", "calls", "spend", "outcomes", "cost_per_outcome")+
 			" FROM "+db+".v_cost_per_outcome WHERE period_start < '2026-06-01' ORDER BY workflow, period, period_start")
 		expectRows(t, "v_cost_per_outcome", got,
 			[]string{"legal", "month", "2026-03-01", "1", "5", "0", "NULL"},
-			[]string{"legal", "month", "2026-04-01", "1", "20", "0", "NULL"},
+			[]string{"legal", "month", "2026-04-01", "1", "20", "2", "10"},
 			[]string{"legal", "quarter", "2026-01-01", "1", "5", "0", "NULL"},
-			[]string{"legal", "quarter", "2026-04-01", "1", "20", "0", "NULL"},
+			[]string{"legal", "quarter", "2026-04-01", "1", "20", "2", "10"},
 			[]string{"marketing", "month", "2026-03-01", "1", "4", "0", "NULL"},
 			[]string{"marketing", "month", "2026-04-01", "1", "30", "0", "NULL"},
 			[]string{"marketing", "quarter", "2026-01-01", "1", "4", "0", "NULL"},
@@ -235,6 +245,8 @@ func TestViews(t *testing.T) {
 			[]string{"o1", "trace:tr1", "1", "10", "5"},
 			[]string{"o2", "trace:tr2", "2", "12", "4"},
 			[]string{"o3", "", "0", "0", "NULL"},
+			[]string{"o4", "", "0", "0", "NULL"},
+			[]string{"o5", "", "0", "0", "NULL"},
 		)
 	})
 	t.Run("forecast_variance", func(t *testing.T) {
@@ -254,15 +266,17 @@ func TestViews(t *testing.T) {
 	t.Run("workflow_profitability", func(t *testing.T) {
 		// support March: value 25 / 2 = 12.5 per outcome, net 25 - 10 = 15, ROI 15 / 10 = 1.5.
 		// April: 45 / 3 = 15, net 33, ROI 33 / 12 = 2.75. May: 10 / 2 = 5, net 2, ROI 2 / 8 = 0.25.
-		// legal April: no value, net -20, ROI -1.
-		got := rowsOf(t, conn, "SELECT "+s("workflow", "period_start", "spend", "outcome_value", "cost_per_outcome", "value_per_outcome", "net_value", "roi")+
+		// legal March: no outcomes, net -5, ROI -1. April: 2 outcomes, value 5 USD * 8 = 40 HKD
+		// (the EUR one counts as an outcome, its value is not converted): 40 / 2 = 20 per
+		// outcome, net 40 - 20 = 20, ROI 20 / 20 = 1, one record in another currency.
+		got := rowsOf(t, conn, "SELECT "+s("workflow", "period_start", "spend", "outcome_value", "cost_per_outcome", "value_per_outcome", "net_value", "roi", "value_other_currency_records")+
 			" FROM "+db+".v_workflow_profitability WHERE period = 'month' AND workflow IN ('support', 'legal') AND period_start < '2026-06-01' ORDER BY workflow, period_start")
 		expectRows(t, "v_workflow_profitability", got,
-			[]string{"legal", "2026-03-01", "5", "0", "NULL", "NULL", "-5", "-1"},
-			[]string{"legal", "2026-04-01", "20", "0", "NULL", "NULL", "-20", "-1"},
-			[]string{"support", "2026-03-01", "10", "25", "5", "12.5", "15", "1.5"},
-			[]string{"support", "2026-04-01", "12", "45", "4", "15", "33", "2.75"},
-			[]string{"support", "2026-05-01", "8", "10", "4", "5", "2", "0.25"},
+			[]string{"legal", "2026-03-01", "5", "0", "NULL", "NULL", "-5", "-1", "0"},
+			[]string{"legal", "2026-04-01", "20", "40", "10", "20", "20", "1", "1"},
+			[]string{"support", "2026-03-01", "10", "25", "5", "12.5", "15", "1.5", "0"},
+			[]string{"support", "2026-04-01", "12", "45", "4", "15", "33", "2.75", "0"},
+			[]string{"support", "2026-05-01", "8", "10", "4", "5", "2", "0.25", "0"},
 		)
 	})
 	t.Run("optimisation_rate", func(t *testing.T) {
