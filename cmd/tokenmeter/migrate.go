@@ -61,7 +61,31 @@ func migrateCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("  synced %d tenant(s) and %d budget(s) from %s\n", len(cfg.Tenants), len(cfg.Budget.Budgets), cfg.Path)
+	if cfg.ClickHouse.Forecasts != "" {
+		file := cfg.Resolve(cfg.ClickHouse.Forecasts)
+		n, err := importForecastFile(ctx, conn, cfg.ClickHouse.Database, file)
+		if err != nil {
+			return fmt.Errorf("clickhouse.forecasts: %w", err)
+		}
+		fmt.Printf("  loaded %d forecast(s) from %s\n", n, file)
+	}
 	return nil
+}
+
+func importForecastFile(ctx context.Context, conn driver.Conn, db, file string) (int, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	forecasts, err := chx.ParseForecasts(f)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := chx.ImportForecasts(ctx, conn, db, forecasts, filepath.Base(file), time.Now()); err != nil {
+		return 0, err
+	}
+	return len(forecasts), nil
 }
 
 func syncReference(ctx context.Context, conn driver.Conn, cfg *app.Config) error {
@@ -117,15 +141,6 @@ func forecastsCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		return fmt.Errorf("forecasts: %w", err)
-	}
-	defer f.Close()
-	forecasts, err := chx.ParseForecasts(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	conn, err := chx.Open(ctx, cfg.ClickHouse)
@@ -133,9 +148,10 @@ func forecastsCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	if err := chx.ImportForecasts(ctx, conn, cfg.ClickHouse.Database, forecasts, filepath.Base(file), time.Now()); err != nil {
+	n, err := importForecastFile(ctx, conn, cfg.ClickHouse.Database, file)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("imported %d forecast(s) from %s into %s.forecasts\n", len(forecasts), file, cfg.ClickHouse.Database)
+	fmt.Printf("imported %d forecast(s) from %s into %s.forecasts\n", n, file, cfg.ClickHouse.Database)
 	return nil
 }

@@ -47,6 +47,12 @@ type Config struct {
 	// with it, which exactly-once across replica loss needs; inserts then
 	// pause while fewer replicas are up. Default 0 (off). Needs Cluster.
 	InsertQuorum int `yaml:"insert_quorum"`
+	// Forecasts is a CSV file of monthly forecasts per workflow
+	// (tenant,workflow,month,amount,currency; see docs/clickhouse.md) that
+	// `tokenmeter migrate` loads into the forecasts table on every run,
+	// relative to the config file. Default "": none (or use `tokenmeter
+	// forecasts import FILE CONFIG`).
+	Forecasts string `yaml:"forecasts"`
 	// ReaderUser is the read-only user for analysts and BI tools. On servers
 	// with SQL user management (20.x and later) `tokenmeter migrate` creates
 	// it (readonly=1, SELECT on the database) when ReaderPassword is set; on
