@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
 
@@ -156,4 +158,32 @@ func FuzzCheckBody(f *testing.F) {
 			t.Fatalf("status %d for %q", w.Code, body)
 		}
 	})
+}
+
+// An ask-by-model estimate is priced with the shipped catalogue, contracts
+// and FX, exactly like real usage.
+func TestEstimateByModelUsesCatalogueContractsAndFX(t *testing.T) {
+	eng, err := pricing.Load(pricing.Config{Catalogues: []string{"prices/catalogue.yaml"},
+		Contracts: "prices/contracts.yaml", FX: "prices/fx.csv"},
+		func(p string) string { return filepath.Join("..", "..", "pipelines", p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := apiServer(t)
+	r.prices = eng
+	acme, _ := testTenants(t).Lookup("acme")
+	resp, code, err := r.Check(acme, &CheckRequest{Workflow: "legal", Provider: "openai", Model: "gpt-4o",
+		EstimatedInputTokens: 1_000_000, EstimatedOutputTokens: 100_000})
+	if err != nil {
+		t.Fatal(code, err)
+	}
+	// gpt-4o standard list: 1M input × 2.50 + 0.1M output × 10.00 = 3.50 USD;
+	// acme's OpenAI contract: 12.5% off → 3.0625 USD; FX from 2026-11-01: 7.7850 HKD/USD
+	// → 3.0625 × 7.7850 = 3 × 7.785 + 0.0625 × 7.785 = 23.355 + 0.4865625 = 23.8415625 HKD.
+	if !resp.EstimatedCost.Equal(decimal.RequireFromString("23.8415625")) || resp.EstimatedTokens != 1_100_000 {
+		t.Fatalf("estimate %s HKD, %d tokens", resp.EstimatedCost, resp.EstimatedTokens)
+	}
+	if _, code, err := r.Check(acme, &CheckRequest{Provider: "openai", Model: "no-such-model", EstimatedInputTokens: 1}); err == nil || code != 422 {
+		t.Fatalf("unknown model: %d %v", code, err)
+	}
 }
