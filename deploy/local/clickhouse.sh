@@ -118,7 +118,8 @@ start_own() {
 	while ! answers "127.0.0.1:$LOCAL_TCP_PORT"; do
 		if [ $((SECONDS - start)) -ge "$START_TIMEOUT" ]; then
 			tail -n 20 "$STATE/log/clickhouse-server.err.log" "$STATE/log/stdout.log" >&2 2>/dev/null || true
-			tm_die "ClickHouse did not answer on 127.0.0.1:$LOCAL_TCP_PORT within ${START_TIMEOUT}s; logs in $STATE/log"
+			tm_stop_pidfile "$PIDFILE" 10
+			tm_die "ClickHouse did not answer on 127.0.0.1:$LOCAL_TCP_PORT within ${START_TIMEOUT}s (stopped it); logs in $STATE/log"
 		fi
 		if ! tm_pid_alive "$PIDFILE"; then
 			tail -n 30 "$STATE/log/clickhouse-server.err.log" "$STATE/log/stdout.log" >&2 2>/dev/null || true

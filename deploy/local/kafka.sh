@@ -164,7 +164,8 @@ start_own() {
 		fi
 		if [ $((SECONDS - start)) -ge "$START_TIMEOUT" ]; then
 			tail -n 40 "$STATE/logs/server.log" >&2 2>/dev/null || true
-			tm_die "Kafka did not answer on $LOCAL_BROKERS within ${START_TIMEOUT}s; logs in $STATE/logs"
+			tm_stop_pidfile "$PIDFILE" 10
+			tm_die "Kafka did not answer on $LOCAL_BROKERS within ${START_TIMEOUT}s (stopped it); logs in $STATE/logs"
 		fi
 		sleep 0.5
 	done
