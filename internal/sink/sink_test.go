@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,20 +121,47 @@ func pricedEvent(i int) event.PricedUsageEvent {
 // TestExactlyOnceAcrossKill: a sink dies right after an insert landed but
 // before it learned so (and with rows buffered); a second sink in the same
 // group finishes the job. Every table and rollup holds each record once.
+// On kfake here; TestExactlyOnceAcrossKillRealKafka runs the same on the
+// real broker.
 func TestExactlyOnceAcrossKill(t *testing.T) {
-	conn, db := migrated(t)
-	ctx := context.Background()
-
 	topics := []string{event.TopicPriced, event.TopicOutcomes, event.TopicDLQ, event.TopicAlerts}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
+	deps := testDeps(t, cluster.ListenAddrs())
+	exactlyOnceAcrossKill(t, deps)
+}
+
+func TestExactlyOnceAcrossKillRealKafka(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	deps := testDeps(t, brokers)
+	prefix := testenv.TopicPrefix(t)
+	tc := &deps.Kafka.Topics
+	tc.Priced, tc.Outcomes, tc.DLQ, tc.Alerts = prefix+"priced", prefix+"outcomes", prefix+"dlq", prefix+"alerts"
+	tc.Partitions = 3
+	deps.Kafka.ClientID = strings.TrimSuffix(prefix, ".")
+	admin, err := kgo.NewClient(deps.Kafka.ClientOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := kafkax.EnsureTopics(context.Background(), admin, *tc, nil, tc.Priced, tc.Outcomes, tc.DLQ, tc.Alerts); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnceAcrossKill(t, deps)
+}
+
+func exactlyOnceAcrossKill(t *testing.T, deps role.Deps) {
+	conn, db := migrated(t)
+	ctx := context.Background()
+	brokers := deps.Kafka.Brokers
+	tc := deps.Kafka.Topics
+
 
 	const n = 3000
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.RecordRetries(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,29 +170,28 @@ func TestExactlyOnceAcrossKill(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		e := pricedEvent(i)
 		b, _ := json.Marshal(e)
-		recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: b})
+		recs = append(recs, &kgo.Record{Topic: tc.Priced, Key: e.Key(), Value: b})
 	}
 	// One record that is not JSON: it must land in the dlq table once.
-	recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: []byte("acme/wf1"), Value: []byte("not json")})
+	recs = append(recs, &kgo.Record{Topic: tc.Priced, Key: []byte("acme/wf1"), Value: []byte("not json")})
 	for i := 1; i <= 10; i++ {
 		o := event.OutcomeEvent{OutcomeID: fmt.Sprintf("o-%d", i), EventTime: time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC),
 			Tenant: "acme", Workflow: "wf1", OutcomeType: "ticket_resolved", Count: 2,
 			Value: &event.Money{Amount: decimal.RequireFromString("10.5"), Currency: "HKD"}}
 		b, _ := json.Marshal(o)
-		recs = append(recs, &kgo.Record{Topic: event.TopicOutcomes, Key: o.Key(), Value: b})
+		recs = append(recs, &kgo.Record{Topic: tc.Outcomes, Key: o.Key(), Value: b})
 	}
 	al := event.Alert{AlertID: "b1/2026-04/threshold/80", Tenant: "acme", BudgetID: "b1", Period: "2026-04", Kind: "threshold",
 		Threshold: decimal.NewFromInt(80), Spend: decimal.NewFromInt(81), Amount: decimal.NewFromInt(100), Currency: "HKD", Mode: "alert",
 		Top: []event.Contributor{{Kind: "workflow", Name: "wf1", Spend: decimal.NewFromInt(50)}}, TriggeredAt: time.Now(), EventTime: time.Now()}
 	b, _ := json.Marshal(al)
-	recs = append(recs, &kgo.Record{Topic: event.TopicAlerts, Key: []byte("acme/b1"), Value: b})
+	recs = append(recs, &kgo.Record{Topic: tc.Alerts, Key: []byte("acme/b1"), Value: b})
 	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
-	cfg := Config{BatchRows: 97, BatchAge: 20 * time.Millisecond}
+	cfg := Config{BatchRows: 97, BatchAge: 20 * time.Millisecond, Group: deps.Kafka.ClientID + "-sink"}
 	cfg.ApplyDefaults()
-	deps := testDeps(t, brokers)
 	real := NewStore(conn, db)
 
 	// Sink 1 dies at its 7th insert, right after that insert landed.
