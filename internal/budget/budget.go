@@ -36,6 +36,12 @@
 // leaves nothing on the topic; the replay after restart crosses the
 // threshold again and the alert is produced then, once.
 //
+// Webhooks. Alerts are delivered after their transaction commits, with
+// retries and backoff. Each finished delivery is recorded on the deliveries
+// topic; on start, recent alerts with an unrecorded webhook are delivered
+// again (same Idempotency-Key): at least once, duplicates only after a crash
+// between a receiver's 2xx and the record.
+//
 // Decisions. Each budget has a mutex. A check locks every applicable budget
 // in id order, decides, and reserves the estimate on all of them before
 // unlocking, so concurrent checks see each other's reservations: admitted
@@ -181,15 +187,17 @@ func (r *Budget) Start(ctx context.Context, fatal chan<- error) error {
 	if err != nil {
 		return fmt.Errorf("alerts producer: %w", err)
 	}
-	r.producer = producer
 	marks, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...)
 	if err != nil {
+		producer.Close()
 		return fmt.Errorf("deliveries producer: %w", err)
 	}
-	r.marks = marks
 	if err := kafkax.EnsureTopics(ctx, marks, r.deps.Kafka.Topics, r.deps.Logger, r.cfg.DeliveriesTopic); err != nil {
+		producer.Close()
+		marks.Close()
 		return fmt.Errorf("budget: %w", err)
 	}
+	r.producer, r.marks = producer, marks
 	r.alerter = newAlerter(r.deps.Kafka.Topics.Alerts, producer, r.defs, r.hooks, r.deps.Logger)
 	r.alerter.beforeCommit = r.beforeCommit
 	r.alerter.deliveriesTopic, r.alerter.marks, r.alerter.redeliverWithin = r.cfg.DeliveriesTopic, marks, r.cfg.WebhookMaxElapsed
