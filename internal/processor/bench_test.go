@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -9,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
+	"github.com/tokenmeter/tokenmeter/internal/role"
 )
 
 // BenchmarkProcessEvent measures the processor's CPU per usage event outside
@@ -130,4 +134,42 @@ func BenchmarkCalibrateSHA256(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/op")
+}
+
+// BenchmarkLoopKfake runs the whole transactional loop against an in-process
+// kfake broker: b.N usage events are produced first, then one processor
+// prices them (max_batch 2000) and the benchmark stops when the group's
+// committed offsets reach the end. Reports events/s through the loop,
+// including the broker's work (which shares the CPU).
+func BenchmarkLoopKfake(b *testing.B) {
+	k := testKafkaConfig(nil, "")
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, k.Topics.Usage, k.Topics.Priced, k.Topics.DLQ))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	k.Brokers = c.ListenAddrs()
+	n := b.N
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		recs = append(recs, usageRecord(b, k, usageEvent(i)))
+	}
+	produce(b, k, recs...)
+	cfg := testConfig("")
+	cfg.MaxBatch = 2000
+	p, err := New(cfg, testPrices, role.Deps{Kafka: k, Tenants: testTenants})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	if err := p.Start(context.Background(), make(chan error, 1)); err != nil {
+		b.Fatal(err)
+	}
+	waitProcessed(b, k, cfg.Group)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	b.StopTimer()
+	_ = p.Shutdown(context.Background())
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/event")
 }

@@ -1,16 +1,13 @@
 package processor
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
@@ -62,62 +59,10 @@ type transformer struct {
 	slab    []byte
 }
 
-// decodeUsage decodes and validates one usage.v1 record with the rules of
-// ingest.DecodeUsage, the decoder shared with the collector, so a record
-// written straight to usage.v1 is held to the same rules (strict fields,
-// provider aliases, provider-native usage objects, validation) as one posted
-// over HTTP. ingest.DecodeUsage stays the authority: the fast path below only
-// takes records it can prove ingest would accept unchanged.
-func decodeUsage(b []byte, now time.Time) (event.UsageEvent, error) {
-	if ev, ok := decodeCanonical(b, now); ok {
-		return ev, nil
-	}
-	return ingest.DecodeUsage(b, now)
-}
-
-// decodeCanonical is the fast path for records that are already canonical
-// (what the collector writes and most direct producers send): plain ASCII
-// without escapes, exactly one JSON object with only UsageEvent fields, a
-// canonical service tier, and valid. It decodes with goccy/go-json (about
-// four times faster than encoding/json here) and applies the same
-// normalisation as ingest (provider aliases, event_time in UTC at ms). For
-// anything else it reports false and ingest.DecodeUsage decides, so every
-// rejection, and every record needing more than that normalisation, takes
-// the authoritative path. FuzzDecodeCanonicalMatchesIngest checks that an
-// accepted record decodes exactly as ingest.DecodeUsage decodes it.
-func decodeCanonical(b []byte, now time.Time) (ev event.UsageEvent, ok bool) {
-	// A decoder bug on hostile input must not stop the processor: fall back.
-	defer func() {
-		if recover() != nil {
-			ev, ok = event.UsageEvent{}, false
-		}
-	}()
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return ev, false
-	}
-	for _, c := range b {
-		if c >= utf8.RuneSelf || c == '\\' {
-			return ev, false
-		}
-	}
-	d := gojson.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&ev); err != nil || d.InputOffset() != int64(len(b)) {
-		return event.UsageEvent{}, false
-	}
-	switch ev.ServiceTier {
-	case "", event.ServiceTierStandard, event.ServiceTierBatch, event.ServiceTierFlex, event.ServiceTierPriority:
-	default:
-		return event.UsageEvent{}, false
-	}
-	ev.Provider = ingest.NormaliseProvider(ev.Provider)
-	ev.EventTime = ingest.NormaliseTime(ev.EventTime)
-	if ev.Validate(now) != nil {
-		return event.UsageEvent{}, false
-	}
-	return ev, true
-}
+// decodeUsage is the decoder shared with the collector, so a record written
+// straight to usage.v1 is held to the same rules (strict fields, provider
+// aliases, provider-native usage objects, validation) as one posted over HTTP.
+var decodeUsage = ingest.DecodeUsage
 
 // transform decodes, validates, dedupes, attributes and prices one record.
 // On verdictPriced, t.out holds the priced event.
