@@ -16,7 +16,16 @@ func write(t *testing.T, body string) string {
 	return p
 }
 
+// clearEnv removes the env overrides `make test` sets, so a test sees only its file.
+func clearEnv(t *testing.T) {
+	for _, k := range []string{"KAFKA_BROKERS", "CLICKHOUSE_ADDR", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD",
+		"CLICKHOUSE_DATABASE", "TOKENMETER_HTTP_LISTEN", "TOKENMETER_ROLES", "TOKENMETER_LOG_LEVEL"} {
+		t.Setenv(k, "")
+	}
+}
+
 func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
+	clearEnv(t)
 	cfg, err := Load("testdata/broken.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +81,7 @@ func TestEnvExpansionAndOverrides(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	clearEnv(t)
 	cfg, err := Load(write(t, "{}\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ func freePort(t *testing.T) string {
 // roles' external dependencies: the embedded broker, topic creation, health
 // endpoints, and a clean stop when the context is cancelled.
 func TestRunEmbeddedServesHealthAndStopsCleanly(t *testing.T) {
+	clearEnv(t)
 	api := freePort(t)
 	broker := freePort(t)
 	cfg, err := Load(write(t, fmt.Sprintf(`
@@ -91,6 +92,7 @@ collector: {otlp: {grpc_listen: "", http_listen: ""}}
 }
 
 func TestRunReportsPortInUse(t *testing.T) {
+	clearEnv(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
