@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/otel/attribute"
@@ -53,10 +54,13 @@ type Collector struct {
 
 	client       *kgo.Client
 	shuttingDown atomic.Bool
-	grpcSrv      *grpc.Server
-	httpSrv      *http.Server
-	stopOnce     sync.Once
-	stopErr      error
+	// dlqEnabled: rejected OTLP spans are written to the DLQ topic (on when
+	// the topic exists at start; the app creates it).
+	dlqEnabled bool
+	grpcSrv    *grpc.Server
+	httpSrv    *http.Server
+	stopOnce   sync.Once
+	stopErr    error
 	// OTLPGRPCAddr and OTLPHTTPAddr are the bound listener addresses once
 	// started (useful with port 0).
 	OTLPGRPCAddr string
@@ -104,6 +108,7 @@ func (c *Collector) Start(ctx context.Context, fatal chan<- error) error {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
 	c.client = cl
+	c.dlqEnabled = c.dlqTopicExists(ctx)
 	if c.deps.Mux != nil {
 		c.deps.Mux.Handle("POST /v1/usage", c.UsageHandler())
 		c.deps.Mux.Handle("POST /v1/outcomes", c.OutcomesHandler())
@@ -114,6 +119,28 @@ func (c *Collector) Start(ctx context.Context, fatal chan<- error) error {
 		return err
 	}
 	return nil
+}
+
+// dlqTopicExists reports whether the DLQ topic is there. A missing topic
+// (a hand-built setup; `tokenmeter run` creates every topic) switches the
+// OTLP rejection copies off rather than stalling exports on it.
+func (c *Collector) dlqTopicExists(ctx context.Context) bool {
+	topic := c.deps.Kafka.Topics.DLQ
+	if topic == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(c.client).ListTopics(ctx, topic)
+	if err != nil {
+		c.deps.Logger.Warn("cannot check the DLQ topic; rejected OTLP spans will be written to it", "topic", topic, "err", err)
+		return true
+	}
+	if d, ok := details[topic]; !ok || d.Err != nil {
+		c.deps.Logger.Warn("DLQ topic missing: rejected OTLP spans are only counted and reported to the exporter", "topic", topic)
+		return false
+	}
+	return true
 }
 
 // Ready implements role.Checker: ready when the broker answers.

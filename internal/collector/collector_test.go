@@ -46,7 +46,7 @@ func newCluster(t testing.TB) (*kfake.Cluster, kafkax.Config) {
 	t.Helper()
 	var kcfg kafkax.Config
 	kcfg.ApplyDefaults()
-	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, kcfg.Topics.Usage, kcfg.Topics.Outcomes))
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, kcfg.Topics.Usage, kcfg.Topics.Outcomes, kcfg.Topics.DLQ))
 	if err != nil {
 		t.Fatal(err)
 	}

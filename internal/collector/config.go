@@ -156,10 +156,13 @@ func (c *Config) Validate() error {
 	if c.Producer.Linger < 0 {
 		bad("producer.linger: must not be negative")
 	}
-	for name, addr := range map[string]*string{"otlp.grpc_listen": c.OTLP.GRPCListen, "otlp.http_listen": c.OTLP.HTTPListen} {
-		if addr != nil && *addr != "" {
-			if _, _, err := net.SplitHostPort(*addr); err != nil {
-				bad("%s: %q is not host:port: %v", name, *addr, err)
+	for _, l := range []struct {
+		name string
+		addr *string
+	}{{"otlp.grpc_listen", c.OTLP.GRPCListen}, {"otlp.http_listen", c.OTLP.HTTPListen}} {
+		if l.addr != nil && *l.addr != "" {
+			if _, _, err := net.SplitHostPort(*l.addr); err != nil {
+				bad("%s: %q is not host:port: %v", l.name, *l.addr, err)
 			}
 		}
 	}
@@ -173,20 +176,23 @@ func (c *Config) Validate() error {
 	if t.ClientCAFile != "" && t.CertFile == "" {
 		bad("otlp.tls.client_ca_file: needs cert_file and key_file (mTLS is on top of TLS)")
 	}
-	for name, f := range map[string]string{"otlp.tls.cert_file": t.CertFile, "otlp.tls.key_file": t.KeyFile, "otlp.tls.client_ca_file": t.ClientCAFile} {
-		if f == "" {
+	for _, f := range [][2]string{{"otlp.tls.cert_file", t.CertFile}, {"otlp.tls.key_file", t.KeyFile}, {"otlp.tls.client_ca_file", t.ClientCAFile}} {
+		if f[1] == "" {
 			continue
 		}
-		if _, err := os.Stat(f); err != nil {
-			bad("%s: %v", name, err)
+		if _, err := os.Stat(f[1]); err != nil {
+			bad("%s: %v", f[0], err)
 		}
 	}
-	for name, list := range map[string][]string{"workflow": c.Attributes.Workflow, "team": c.Attributes.Team,
-		"prompt_version": c.Attributes.PromptVersion, "prompt_template": c.Attributes.PromptTemplate,
-		"application": c.Attributes.Application, "environment": c.Attributes.Environment, "user_id": c.Attributes.UserID} {
-		for i, a := range list {
-			if a == "" {
-				bad("attributes.%s[%d]: must not be empty", name, i)
+	a := c.Attributes
+	for _, l := range []struct {
+		name  string
+		names []string
+	}{{"workflow", a.Workflow}, {"team", a.Team}, {"prompt_version", a.PromptVersion}, {"prompt_template", a.PromptTemplate},
+		{"application", a.Application}, {"environment", a.Environment}, {"user_id", a.UserID}} {
+		for i, n := range l.names {
+			if n == "" {
+				bad("attributes.%s[%d]: must not be empty", l.name, i)
 			}
 		}
 	}

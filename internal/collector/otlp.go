@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	segjson "github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
 )
 
@@ -113,9 +115,11 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 		details []string
 		values  []byte
 		mapErr  error
+		dlq     int
 	)
 	topic := c.deps.Kafka.Topics.Usage
-	c.mapper.MapTraces(td, tenantID, c.now(), func(r *ingest.SpanResult) {
+	now := c.now()
+	c.mapper.MapTraces(td, tenantID, now, func(r *ingest.SpanResult) {
 		switch {
 		case r.Skipped:
 			res.skipped++
@@ -125,6 +129,19 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 			if len(details) < maxRejectionDetails {
 				details = append(details, fmt.Sprintf("span %s: %s", r.Event.EventID, r.Err.Error()))
 			}
+			// OTLP exporters usually only log a partial success, so the
+			// rejected span also goes to the DLQ with its original (as OTLP
+			// JSON): never dropped silently (DESIGN.md invariant 6).
+			if !c.dlqEnabled {
+				return
+			}
+			rec, err := c.dlqRecord(r, now)
+			if err != nil {
+				mapErr = err
+				return
+			}
+			recs = append(recs, rec)
+			dlq++
 		default:
 			var (
 				v   []byte
@@ -152,9 +169,36 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 	if err := c.produce(ctx, ptrs, int64(len(values))); err != nil {
 		return res, err
 	}
-	res.accepted = len(recs)
+	res.accepted = len(recs) - dlq
 	c.metrics.accept(path, kindUsage, res.accepted)
 	return res, nil
+}
+
+// dlqRecord builds the DLQ record of a rejected span: reason, detail and the
+// span with its resource and scope as a one-span OTLP/JSON request.
+func (c *Collector) dlqRecord(r *ingest.SpanResult, now time.Time) (kgo.Record, error) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	r.Resource.CopyTo(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	r.Scope.CopyTo(ss.Scope())
+	r.Span.CopyTo(ss.Spans().AppendEmpty())
+	original, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		return kgo.Record{}, fmt.Errorf("dlq original: %w", err)
+	}
+	ev := &r.Event
+	d := event.DLQRecord{
+		ID: "otlp:" + ev.EventID, Stage: "collector", Reason: r.Err.Reason, Detail: r.Err.Error(),
+		Tenant: ev.Tenant, EventID: ev.EventID, Provider: ev.Provider, Model: ev.Model,
+		Partition: -1, Offset: -1, // not read from Kafka
+		EventTime: ev.EventTime, RejectedAt: ingest.NormaliseTime(now), Original: original,
+	}
+	v, err := segjson.Marshal(&d)
+	if err != nil {
+		return kgo.Record{}, fmt.Errorf("dlq record: %w", err)
+	}
+	return kgo.Record{Topic: c.deps.Kafka.Topics.DLQ, Key: ev.Key(), Value: v}, nil
 }
 
 func exportResponse(res traceResult) ptraceotlp.ExportResponse {

@@ -42,6 +42,8 @@ var (
 // canonical events a correct collector must derive from it (written by hand).
 type emitted struct {
 	want []event.UsageEvent
+	// rejectedID is the event id of the span that must land on the DLQ.
+	rejectedID string
 }
 
 // emitGenAISpans sends, through a real OTel SDK tracer provider and the given
@@ -106,6 +108,7 @@ func emitGenAISpans(t *testing.T, exp sdktrace.SpanExporter, app string) emitted
 		attribute.Int("gen_ai.usage.output_tokens", 1),
 	)
 	s4.End(trace.WithTimestamp(spanEnd))
+	out.rejectedID = s4.SpanContext().TraceID().String() + "-" + s4.SpanContext().SpanID().String()
 	root.End(trace.WithTimestamp(spanEnd))
 	if err := tp.ForceFlush(ctx); err != nil {
 		t.Fatalf("flush: %v", err)
@@ -192,6 +195,7 @@ func TestOTLPFromSDKExporters(t *testing.T) {
 			}
 			em := emitGenAISpans(t, exp, "support-bot-"+proto)
 			checkTopic(t, h.kcfg.Brokers, h.kcfg.Topics.Usage, em.want)
+			checkDLQ(t, h.kcfg.Brokers, h.kcfg.Topics.DLQ, em.rejectedID)
 		})
 	}
 }
@@ -214,14 +218,14 @@ func TestOTLPEndToEndRealKafka(t *testing.T) {
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, admin, kcfg.Topics, nil, kcfg.Topics.Usage, kcfg.Topics.Outcomes); err != nil {
+	if err := kafkax.EnsureTopics(ctx, admin, kcfg.Topics, nil, kcfg.Topics.Usage, kcfg.Topics.Outcomes, kcfg.Topics.DLQ); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		cl, err := kgo.NewClient(kcfg.ClientOpts()...)
 		if err == nil {
 			defer cl.Close()
-			deleteTopics(cl, kcfg.Topics.Usage, kcfg.Topics.Outcomes)
+			deleteTopics(cl, kcfg.Topics.Usage, kcfg.Topics.Outcomes, kcfg.Topics.DLQ)
 		}
 	})
 
@@ -232,6 +236,40 @@ func TestOTLPEndToEndRealKafka(t *testing.T) {
 	em := emitGenAISpans(t, httpExporter(t, h.OTLPHTTPAddr, acmeToken), "e2e-http")
 	em2 := emitGenAISpans(t, grpcExporter(t, h.OTLPGRPCAddr, acmeToken), "e2e-grpc")
 	checkTopic(t, brokers, kcfg.Topics.Usage, append(em.want, em2.want...))
+	checkDLQ(t, brokers, kcfg.Topics.DLQ, em.rejectedID, em2.rejectedID)
+}
+
+// checkDLQ: each rejected span is on the DLQ once, with its reason and its
+// original span (as OTLP JSON) that decodes back to the same span id.
+func checkDLQ(t *testing.T, brokers []string, topic string, ids ...string) {
+	t.Helper()
+	recs := consume(t, brokers, topic, len(ids))
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for _, r := range recs {
+		var d event.DLQRecord
+		if err := json.Unmarshal(r.Value, &d); err != nil {
+			t.Fatal(err)
+		}
+		if !want[d.EventID] || d.Stage != "collector" || d.Reason != "invalid_usage" || d.Tenant != "acme" ||
+			!strings.Contains(d.Detail, "cache_read_input_tokens") {
+			t.Errorf("dlq record %+v", d)
+		}
+		delete(want, d.EventID)
+		td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(d.Original)
+		if err != nil || td.SpanCount() != 1 {
+			t.Fatalf("original: %v (%d spans)", err, td.SpanCount())
+		}
+		sp := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		if got := sp.TraceID().String() + "-" + sp.SpanID().String(); got != d.EventID {
+			t.Errorf("original span %s, want %s", got, d.EventID)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("not on the DLQ: %v", want)
+	}
 }
 
 func TestOTLPAuthAndErrors(t *testing.T) {

@@ -146,6 +146,11 @@ type SpanResult struct {
 	Event   event.UsageEvent
 	Skipped bool
 	Err     *ItemError
+	// Span, Scope and Resource are the span mapped and where it came from;
+	// valid only during the callback (e.g. to keep a rejected span's original).
+	Span     ptrace.Span
+	Scope    pcommon.InstrumentationScope
+	Resource pcommon.Resource
 }
 
 // MapTraces maps every span of td, calling fn once per span in order.
@@ -163,7 +168,7 @@ func (m *SpanMapper) MapTraces(td ptrace.Traces, tenant string, now time.Time, f
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				r = SpanResult{}
+				r = SpanResult{Span: spans.At(k), Scope: sss.At(j).Scope(), Resource: rs.Resource()}
 				m.mapSpan(spans.At(k), &res, tenant, now, &r)
 				fn(&r)
 			}
