@@ -330,6 +330,14 @@ func TestViews(t *testing.T) {
 			" FROM "+db+".v_cache_savings WHERE workflow = 'support' AND month = '2026-04-01'")
 		expectRows(t, "v_cache_savings", got, []string{"1700", "1000", "1.5", "12", "11.111111111111"})
 	})
+	t.Run("focus_usage", func(t *testing.T) {
+		// All ten calls: 10+6+6+8+20+5+30+2+1+4 = 92 HKD billed. e1: 100 input + 10 output = 110 tokens,
+		// charged in the billing period of March (local date 03-31).
+		got := rowsOf(t, conn, "SELECT "+s("count()", "sum(BilledCost)", "any(BillingCurrency)")+" FROM "+db+".v_focus_usage")
+		expectRows(t, "v_focus_usage totals", got, []string{"10", "92", "HKD"})
+		got = rowsOf(t, conn, "SELECT "+s("BillingPeriodStart", "ConsumedQuantity", "ConsumedUnit", "BilledCost", "x_Workflow", "x_PromptVersion")+" FROM "+db+".v_focus_usage WHERE x_EventId = 'e1'")
+		expectRows(t, "v_focus_usage e1", got, []string{"2026-03-01", "110", "Tokens", "10", "support", "v1"})
+	})
 	t.Run("unattributed_share", func(t *testing.T) {
 		// April: 12 + 20 + 30 + 2 = 64 HKD, of which e9's 2 has no workflow, team or template: 2 / 64 = 3.125%.
 		// March: 10 + 5 + 4 = 19, nothing unattributed.
