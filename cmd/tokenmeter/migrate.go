@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/app"
 	"github.com/tokenmeter/tokenmeter/internal/chx"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
@@ -61,6 +62,11 @@ func migrateCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("  synced %d tenant(s) and %d budget(s) from %s\n", len(cfg.Tenants), len(cfg.Budget.Budgets), cfg.Path)
+	if n, err := syncPrices(ctx, conn, cfg); err != nil {
+		return err
+	} else if n > 0 {
+		fmt.Printf("  synced %d catalogue price row(s) in force now into price_catalogue\n", n)
+	}
 	if cfg.ClickHouse.Forecasts != "" {
 		file := cfg.Resolve(cfg.ClickHouse.Forecasts)
 		n, err := importForecastFile(ctx, conn, cfg.ClickHouse.Database, file)
@@ -70,6 +76,45 @@ func migrateCmd(ctx context.Context, args []string) error {
 		fmt.Printf("  loaded %d forecast(s) from %s\n", n, file)
 	}
 	return nil
+}
+
+// syncPrices writes the catalogue rows in force now (every tier of every
+// model) into price_catalogue. A config without catalogues syncs nothing.
+func syncPrices(ctx context.Context, conn driver.Conn, cfg *app.Config) (int, error) {
+	if len(cfg.Pricing.Catalogues) == 0 {
+		return 0, nil
+	}
+	eng, err := pricing.Load(cfg.Pricing, cfg.Resolve)
+	if err != nil {
+		return 0, fmt.Errorf("pricing: %w", err)
+	}
+	now := time.Now()
+	var rows []chx.CataloguePrice
+	for _, pm := range eng.Models() {
+		info, err := eng.Lookup(pm[0], pm[1], now)
+		if err != nil {
+			continue // no price in force now (expired or future-only)
+		}
+		for tier, r := range info.Tiers {
+			id := ""
+			for _, pid := range info.PriceIDs {
+				if strings.Contains(pid, "/"+tier+"@") {
+					id = pid
+				}
+			}
+			rows = append(rows, chx.CataloguePrice{
+				Provider: info.Provider, Model: info.Model, Tier: tier, PriceID: id,
+				Version: info.Version, Source: info.Source, ValidFrom: info.ValidFrom, ValidTo: info.ValidTo,
+				Currency: info.Currency, LongContextThreshold: info.LongContextThreshold,
+				Input: r.Input.D, CacheRead: r.CacheRead.D, CacheWrite: r.CacheWrite.D,
+				CacheWrite1h: r.CacheWrite1h.D, Output: r.Output.D, Reasoning: r.Reasoning.D,
+			})
+		}
+	}
+	if err := chx.SyncPriceCatalogue(ctx, conn, cfg.ClickHouse.Database, rows, now); err != nil {
+		return 0, err
+	}
+	return len(rows), nil
 }
 
 func importForecastFile(ctx context.Context, conn driver.Conn, db, file string) (int, error) {

@@ -51,7 +51,7 @@ func TestMigrateTwice(t *testing.T) {
 		t.Fatalf("schema_migrations has %d rows, want %d", n, len(migs))
 	}
 	// Every table the sink and the views rely on exists.
-	for _, table := range []string{"priced_usage", "outcomes", "dlq", "alerts", "sink_offsets", "usage_daily", "usage_hourly", "usage_minute", "outcomes_daily", "budgets", "forecasts", "tenants", "tenant_months"} {
+	for _, table := range []string{"priced_usage", "outcomes", "dlq", "alerts", "sink_offsets", "usage_daily", "usage_hourly", "usage_minute", "outcomes_daily", "budgets", "forecasts", "tenants", "tenant_months", "price_catalogue"} {
 		var c uint64
 		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", cfg.Database, table).Scan(&c); err != nil {
 			t.Fatal(err)

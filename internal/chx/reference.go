@@ -222,3 +222,37 @@ func ImportForecasts(ctx context.Context, conn driver.Conn, db string, fs []Fore
 	}
 	return nil
 }
+
+// CataloguePrice is one catalogue row and tier, rates per million tokens.
+type CataloguePrice struct {
+	Provider, Model, Tier, PriceID      string
+	Version, Source, ValidFrom, ValidTo string
+	Currency                            string
+	LongContextThreshold                int64
+	Input, CacheRead, CacheWrite        decimal.Decimal
+	CacheWrite1h, Output, Reasoning     decimal.Decimal
+}
+
+// SyncPriceCatalogue writes the catalogue rows; rows of earlier versions
+// (other price ids) stay.
+func SyncPriceCatalogue(ctx context.Context, conn driver.Conn, db string, prices []CataloguePrice, now time.Time) error {
+	if len(prices) == 0 {
+		return nil
+	}
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".price_catalogue (provider, model, tier, price_id, version, source, valid_from, valid_to, currency, long_context_threshold, input_per_mtok, cache_read_per_mtok, cache_write_per_mtok, cache_write_1h_per_mtok, output_per_mtok, reasoning_per_mtok, synced_at)")
+	if err != nil {
+		return fmt.Errorf("sync price_catalogue: %w", err)
+	}
+	at := now.UTC().Truncate(time.Second)
+	for _, p := range prices {
+		if err := b.Append(p.Provider, p.Model, p.Tier, p.PriceID, p.Version, p.Source, p.ValidFrom, p.ValidTo, p.Currency,
+			p.LongContextThreshold, p.Input, p.CacheRead, p.CacheWrite, p.CacheWrite1h, p.Output, p.Reasoning, at); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("sync price_catalogue: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("sync price_catalogue: %w", err)
+	}
+	return nil
+}
