@@ -40,6 +40,7 @@ type harness struct {
 	c       *Collector
 	cluster *kfake.Cluster
 	kcfg    kafkax.Config
+	tel     *telemetry.Telemetry
 }
 
 func newCluster(t testing.TB) (*kfake.Cluster, kafkax.Config) {
@@ -99,7 +100,7 @@ func newHarness(t testing.TB, mutate func(*Config)) *harness {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &harness{c: c, cluster: cluster, kcfg: kcfg}
+	return &harness{c: c, cluster: cluster, kcfg: kcfg, tel: tel}
 }
 
 type postOpt func(*http.Request)
@@ -507,4 +508,51 @@ func deleteTopics(cl *kgo.Client, topics ...string) {
 	}
 	req.TimeoutMillis = 5000
 	_, _ = req.RequestWith(ctx, cl)
+}
+
+// TestRejectionsCountedByReason: every rejection shows in /metrics with its reason.
+func TestRejectionsCountedByReason(t *testing.T) {
+	h := newHarness(t, nil)
+	ok := `{"event_id":"ok","event_time":"2026-11-28T10:00:00Z","provider":"openai","model":"gpt-4o","input_tokens":1,"output_tokens":1}`
+	bad := `{"event_id":"bad","event_time":"2026-11-28T10:00:00Z","provider":"openai","model":"gpt-4o","input_tokens":1,"output_tokens":1,"reasoning_tokens":2}`
+	typo := `{"event_id":"typo","event_time":"2026-11-28T10:00:00Z","provider":"openai","model":"gpt-4o","input_tokenz":1}`
+	if w := h.post(t, "/v1/usage", acmeToken, "application/json", []byte("["+ok+","+bad+","+typo+","+bad+"]")); w.Code != http.StatusAccepted {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	h.post(t, "/v1/usage", "", "application/json", []byte(ok))
+	h.post(t, "/v1/usage", acmeToken, "text/csv", []byte(ok))
+	rec := httptest.NewRecorder()
+	h.tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	metrics := rec.Body.String()
+	for _, want := range []string{
+		`tokenmeter_collector_events_accepted_total{kind="usage",`, // 1 accepted
+		`tokenmeter_collector_events_rejected_total{kind="usage",`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(l, "tokenmeter_collector_") {
+			continue
+		}
+		name := l[:strings.IndexByte(l, '{')]
+		reason := ""
+		if i := strings.Index(l, `reason="`); i >= 0 {
+			reason = l[i+8 : i+8+strings.IndexByte(l[i+8:], '"')]
+		}
+		lines[name+"/"+reason] = l[strings.LastIndexByte(l, ' ')+1:]
+	}
+	for k, v := range map[string]string{
+		"tokenmeter_collector_events_accepted_total/":                         "1",
+		"tokenmeter_collector_events_rejected_total/invalid_field":            "2", // two "bad" items
+		"tokenmeter_collector_events_rejected_total/unknown_field":            "1",
+		"tokenmeter_collector_requests_rejected_total/unauthenticated":        "1",
+		"tokenmeter_collector_requests_rejected_total/unsupported_media_type": "1",
+	} {
+		if lines[k] != v {
+			t.Errorf("%s = %q, want %s", k, lines[k], v)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -282,9 +283,12 @@ func TestOTLPAuthAndErrors(t *testing.T) {
 	req := ptraceotlp.NewExportRequestFromTraces(td)
 	body, _ := req.MarshalProto()
 
-	post := func(ct, token string, b []byte) *http.Response {
+	post := func(ct, token string, b []byte, enc ...string) *http.Response {
 		r, _ := http.NewRequest(http.MethodPost, "http://"+h.c.OTLPHTTPAddr+"/v1/traces", strings.NewReader(string(b)))
 		r.Header.Set("Content-Type", ct)
+		if len(enc) > 0 {
+			r.Header.Set("Content-Encoding", enc[0])
+		}
 		if token != "" {
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -311,6 +315,11 @@ func TestOTLPAuthAndErrors(t *testing.T) {
 	if r := post("application/x-protobuf", acmeToken, body); r.StatusCode != http.StatusOK {
 		t.Errorf("no-usage span: %d", r.StatusCode)
 	}
+	zw, _ := zstd.NewWriter(nil)
+	if r := post("application/x-protobuf", acmeToken, zw.EncodeAll(body, nil), "zstd"); r.StatusCode != http.StatusOK {
+		t.Errorf("zstd body: %d", r.StatusCode)
+	}
+	_ = zw.Close()
 
 	conn, err := grpc.NewClient(h.c.OTLPGRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
