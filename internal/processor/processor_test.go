@@ -55,6 +55,12 @@ func TestPricesAttributesAndRejects(t *testing.T) {
 	re := usageEvent(11)
 	re.EventTime = re.EventTime.In(time.FixedZone("HKT", 8*3600))
 	recs = append(recs, usageRecord(t, k, re))
+	// The same event under another key (a producer that keys differently)
+	// may land on another partition; this process owns all partitions and
+	// still recognises it.
+	rekeyed := usageRecord(t, k, usageEvent(9))
+	rekeyed.Key = []byte("some-other-key")
+	recs = append(recs, rekeyed)
 	// Same id, different content, same key: duplicate_conflict.
 	conflict := usageEvent(5)
 	conflict.OutputTokens += 1000
@@ -158,7 +164,7 @@ func TestPricesAttributesAndRejects(t *testing.T) {
 		}
 	}
 
-	// Metrics count committed outcomes: 120 priced, 3 duplicates, 7 DLQ.
+	// Metrics count committed outcomes: 120 priced, 4 duplicates, 7 DLQ.
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -181,7 +187,7 @@ func TestPricesAttributesAndRejects(t *testing.T) {
 	}
 	for name, want := range map[string]int64{
 		"tokenmeter.processor.events{outcome=priced}":                             120,
-		"tokenmeter.processor.events{outcome=duplicate}":                          3,
+		"tokenmeter.processor.events{outcome=duplicate}":                          4,
 		"tokenmeter.processor.events{outcome=dlq}":                                7,
 		"tokenmeter.processor.dlq{reason=unknown_model}":                          2,
 		"tokenmeter.processor.dlq{reason=duplicate_conflict}":                     1,
@@ -369,3 +375,77 @@ func TestConfigValidate(t *testing.T) {
 }
 
 var _ = fmt.Sprintf
+
+// TestExactlyOnceAcrossRebalances moves partitions between three processor
+// instances while events and duplicates of earlier events keep coming: a
+// process that takes over a partition rebuilds its dedupe memory from the
+// dedupe topic, so duplicates of events its predecessor priced are dropped.
+func TestExactlyOnceAcrossRebalances(t *testing.T) {
+	_, k := newCluster(t)
+	cfg := testConfig("")
+	chunk := func(from, to, dupEvery int) []*kgo.Record {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, usageRecord(t, k, usageEvent(i)))
+		}
+		for i := 0; i < from; i += dupEvery {
+			recs = append(recs, usageRecord(t, k, usageEvent(i)))
+		}
+		return recs
+	}
+	owns := func(p *Processor) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.owned) > 0
+	}
+	waitOwns := func(p *Processor) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute) // a safety net, not a timing assertion
+		for !owns(p) {
+			if time.Now().After(deadline) {
+				t.Fatal("new member was never assigned a partition")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	instance := func(n int) Config {
+		c := cfg
+		c.TransactionalID = fmt.Sprintf("processor-%d", n)
+		return c
+	}
+
+	produce(t, k, chunk(0, 200, 1)...)
+	p1 := startProcessor(t, instance(1), k, role.Deps{})
+	waitProcessed(t, k, cfg.Group)
+
+	p2 := startProcessor(t, instance(2), k, role.Deps{})
+	waitOwns(p2)
+	produce(t, k, chunk(200, 400, 5)...)
+	waitProcessed(t, k, cfg.Group)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, k, chunk(400, 600, 3)...)
+	waitProcessed(t, k, cfg.Group)
+
+	p3 := startProcessor(t, instance(3), k, role.Deps{})
+	waitOwns(p3)
+	produce(t, k, chunk(600, 800, 2)...)
+	waitProcessed(t, k, cfg.Group)
+
+	priced := decodePriced(t, readCommitted(t, k, k.Topics.Priced))
+	for i := range 800 {
+		if got := len(priced[usageEvent(i).EventID]); got != 1 {
+			t.Errorf("%s priced %d times, want once", usageEvent(i).EventID, got)
+		}
+	}
+	if len(priced) != 800 {
+		t.Errorf("%d distinct priced, want 800", len(priced))
+	}
+	if dlq := readCommitted(t, k, k.Topics.DLQ); len(dlq) != 0 {
+		t.Errorf("DLQ has %d records: %s", len(dlq), dlq[0].Value)
+	}
+}
