@@ -341,6 +341,12 @@ func TestRequestRefusals(t *testing.T) {
 	if w := h.post(t, "/v1/usage", acmeToken, "application/json", gz.Bytes(), withHeader("Content-Encoding", "gzip")); w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("gzip bomb: status %d: %s", w.Code, w.Body)
 	}
+	enc, _ := zstd.NewWriter(nil)
+	bomb := enc.EncodeAll([]byte("["+ev+strings.Repeat(" ", 1<<20)+"]"), nil)
+	_ = enc.Close()
+	if w := h.post(t, "/v1/usage", acmeToken, "application/json", bomb, withHeader("Content-Encoding", "zstd")); w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("zstd bomb (%d bytes compressed): status %d: %s", len(bomb), w.Code, w.Body)
+	}
 	if w := h.post(t, "/v1/usage", acmeToken, "application/json", []byte(ev), withHeader("Content-Encoding", "br")); w.Code != http.StatusUnsupportedMediaType {
 		t.Errorf("brotli: status %d", w.Code)
 	}

@@ -217,7 +217,7 @@ func (c *Collector) readBody(r *http.Request, buf *bytes.Buffer) (int, string, e
 	switch {
 	case errors.As(err, &mbe) || n > limit:
 		return http.StatusRequestEntityTooLarge, reqTooLarge, fmt.Errorf("body is larger than %d bytes (collector.max_body_bytes)", limit)
-	case err != nil && strings.Contains(err.Error(), "exceeds") && strings.Contains(err.Error(), "memory"):
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
 		return http.StatusRequestEntityTooLarge, reqTooLarge, fmt.Errorf("decompressed body is larger than %d bytes (collector.max_body_bytes)", limit)
 	case err != nil:
 		return http.StatusBadRequest, reqUnreadable, fmt.Errorf("read body: %w", err)
