@@ -147,7 +147,8 @@ func (s *Sink) initMetrics() error {
 	errs = append(errs, err)
 	s.mDropped, err = m.Int64Counter("tokenmeter.sink.already_stored", metric.WithDescription("buffered rows skipped because ClickHouse already held them"))
 	errs = append(errs, err)
-	s.mLatency, err = m.Float64Histogram("tokenmeter.sink.insert_duration", metric.WithUnit("s"), metric.WithDescription("duration of one insert block"))
+	s.mLatency, err = m.Float64Histogram("tokenmeter.sink.insert_duration", metric.WithUnit("s"), metric.WithDescription("duration of one insert block"),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 	errs = append(errs, err)
 	return errors.Join(errs...)
 }
