@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
@@ -335,5 +336,16 @@ func TestOTLPAuthAndErrors(t *testing.T) {
 	resp, err := client.Export(ctx, req)
 	if err != nil || resp.PartialSuccess().RejectedSpans() != 0 {
 		t.Errorf("grpc with token: %v %v", err, resp)
+	}
+	// A span whose reasoning exceeds its output: partial success naming it.
+	sp.Attributes().PutStr("gen_ai.provider.name", "openai")
+	sp.Attributes().PutStr("gen_ai.request.model", "o3")
+	sp.Attributes().PutInt("gen_ai.usage.output_tokens", 10)
+	sp.Attributes().PutInt("gen_ai.usage.reasoning.output_tokens", 11)
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(spanEnd))
+	resp, err = client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+	if err != nil || resp.PartialSuccess().RejectedSpans() != 1 ||
+		!strings.Contains(resp.PartialSuccess().ErrorMessage(), "reasoning_tokens") {
+		t.Errorf("rejected span: err %v, rejected %d, message %q", err, resp.PartialSuccess().RejectedSpans(), resp.PartialSuccess().ErrorMessage())
 	}
 }
