@@ -147,7 +147,8 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 			}
 			if ie.Reason == ingest.ReasonTenantMismatch {
 				// One foreign tenant refuses the whole request: nothing of it is written.
-				c.metrics.reject(pathHTTP, kind, ie.Reason, len(items))
+				// Items rejected before this one were counted under their own reason.
+				c.metrics.reject(pathHTTP, kind, ie.Reason, len(items)-len(resp.Errors))
 				c.refuse(w, pathHTTP, http.StatusForbidden, reqForbidden,
 					fmt.Sprintf("item %d: %s", i, ie.Error()))
 				return
