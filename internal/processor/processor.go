@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -54,7 +55,8 @@ type Processor struct {
 	epochs   map[int32]uint64 // bumped on every assignment and revocation of a usage partition
 	owned    map[int32]bool
 	sess     *kgo.GroupTransactSession
-	problem  error // last session failure, cleared by the next commit
+	loading  []int32 // partitions whose dedupe memory is being rebuilt
+	problem  error   // last session failure, cleared by the next commit
 	started  bool
 	stopPoll context.CancelFunc
 	hardStop context.CancelFunc
@@ -144,8 +146,9 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 }
 
 // Ready implements role.Checker: the process is in the consumer group with a
-// working transactional session. Dedupe memory is rebuilt per partition
-// before that partition's first record is processed.
+// working transactional session and is not rebuilding dedupe memory. That
+// memory is rebuilt per partition before the partition's first record is
+// processed (after the group's offset fetch, see prepareState).
 func (p *Processor) Ready(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -157,6 +160,9 @@ func (p *Processor) Ready(context.Context) error {
 	}
 	if _, gen := p.sess.Client().GroupMetadata(); gen < 0 {
 		return errors.New("joining consumer group")
+	}
+	if len(p.loading) > 0 {
+		return fmt.Errorf("rebuilding dedupe state of usage partitions %v", p.loading)
 	}
 	return nil
 }
@@ -405,7 +411,16 @@ func (p *Processor) prepareState(ctx context.Context, seen *seenSet, fetches kgo
 	cutoff := now.Add(-p.cfg.Dedupe.Window).UnixMilli()
 	if len(need) > 0 {
 		start := time.Now()
+		p.mu.Lock()
+		for part := range need {
+			p.loading = append(p.loading, part)
+		}
+		slices.Sort(p.loading)
+		p.mu.Unlock()
 		loaded, err := loadSeen(ctx, p.deps.Kafka.ClientOpts(), p.cfg.Dedupe.Topic, need, cutoff)
+		p.mu.Lock()
+		p.loading = p.loading[:0]
+		p.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("rebuild dedupe state: %w", err)
 		}
