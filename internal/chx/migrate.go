@@ -99,7 +99,7 @@ func splitStatements(sql string) []string {
 }
 
 var (
-	createTable = regexp.MustCompile(`(?s)^CREATE (TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS (\S+)\.(\S+)`)
+	createTable = regexp.MustCompile(`(?s)^(?:CREATE (?:TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS|DROP TABLE IF EXISTS) (\S+)\.(\S+)`)
 	mergeEngine = regexp.MustCompile(`ENGINE = (\w*)MergeTree\(([^)]*)\)`)
 )
 
@@ -111,7 +111,7 @@ func clusterize(st, db, cluster string) string {
 	if m == nil {
 		return st
 	}
-	table := st[m[6]:m[7]]
+	table := st[m[4]:m[5]]
 	st = st[:m[1]] + " ON CLUSTER " + cluster + st[m[1]:]
 	return mergeEngine.ReplaceAllStringFunc(st, func(e string) string {
 		sub := mergeEngine.FindStringSubmatch(e)

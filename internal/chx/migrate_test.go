@@ -69,4 +69,20 @@ func TestClusterize(t *testing.T) {
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
+	mv := chx.Migration{SQL: "-- a comment; with a semicolon\nCREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.mv TO {{db}}.x AS\nSELECT a FROM {{db}}.y;\n\nCREATE TABLE IF NOT EXISTS {{db}}.z (a Int8, s AggregateFunction(max, Int64)) ENGINE = ReplacingMergeTree(a) ORDER BY a;\n"}
+	got = mv.Statements("tm", "prod")
+	wantMV := []string{
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS tm.mv ON CLUSTER prod TO tm.x AS\nSELECT a FROM tm.y",
+		"CREATE TABLE IF NOT EXISTS tm.z ON CLUSTER prod (a Int8, s AggregateFunction(max, Int64)) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tm/z', '{replica}', a) ORDER BY a",
+	}
+	if len(got) != 2 || got[0] != wantMV[0] || got[1] != wantMV[1] {
+		t.Fatalf("got %q\nwant %q", got, wantMV)
+	}
+	if got := (chx.Migration{SQL: "DROP TABLE IF EXISTS {{db}}.v;\n"}).Statements("tm", "prod"); len(got) != 1 || got[0] != "DROP TABLE IF EXISTS tm.v ON CLUSTER prod" {
+		t.Fatalf("drop: %q", got)
+	}
+	// Without a cluster the statements are only templated.
+	if got := mv.Statements("tm", ""); len(got) != 2 || got[1] != "CREATE TABLE IF NOT EXISTS tm.z (a Int8, s AggregateFunction(max, Int64)) ENGINE = ReplacingMergeTree(a) ORDER BY a" {
+		t.Fatalf("single server: %q", got)
+	}
 }

@@ -55,3 +55,24 @@ func TestNegativeTokensRejected(t *testing.T) {
 		t.Fatal("negative input_tokens accepted")
 	}
 }
+
+// The decoders read whatever is on the topics: they must reject bad input
+// with an error, never panic, and never produce a row of the wrong width.
+func FuzzDecode(f *testing.F) {
+	good, _ := json.Marshal(event.PricedUsageEvent{UsageEvent: event.UsageEvent{EventID: "e", EventTime: time.Unix(1700000000, 0), Tenant: "acme", InputTokens: 5}})
+	f.Add(good)
+	f.Add([]byte(`{"outcome_id":"o","tenant":"acme","count":-1}`))
+	f.Add([]byte(`{"alert_id":"a","top":[{"kind":"workflow","spend":"1.5"}]}`))
+	f.Add([]byte(`{"id":"d","original":"bm90IGpzb24="}`))
+	f.Add([]byte(`{"event_id":"e","tenant":"t","event_time":"0001-01-01T00:00:00Z","fx_date":"x"}`))
+	reg, _ := tenant.NewRegistry([]tenant.Config{{ID: "acme", ReportingCurrency: "HKD", TimeZone: "Asia/Hong_Kong"}})
+	z := &zoner{tenants: reg}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, tb := range []*table{pricedTable, outcomesTable, dlqTable, alertsTable} {
+			row, _, err := tb.decode(z, b)
+			if err == nil && len(row) != len(tb.columns) {
+				t.Fatalf("%s: %d values for %d columns", tb.name, len(row), len(tb.columns))
+			}
+		}
+	})
+}
