@@ -22,6 +22,11 @@ const (
 
 var hundred = decimal.NewFromInt(100)
 
+// AttrRequestID is the usage-event attribute that names the reservation an
+// event settles when its event_id cannot be the check's request_id (for
+// example spans whose event id is derived from the span id).
+const AttrRequestID = "budget.request_id"
+
 // definition is a validated budget with its tenant resolved.
 type definition struct {
 	ID         string
@@ -299,9 +304,13 @@ func (l *ledger) apply(ev *event.PricedUsageEvent) []event.Alert {
 	l.seen[key] = ev.EventTime
 	l.seenMu.Unlock()
 
+	resKey := key
+	if rid := ev.Attributes[AttrRequestID]; rid != "" {
+		resKey = ev.Tenant + "/" + rid
+	}
 	l.resMu.Lock()
-	res := l.reservations[key]
-	delete(l.reservations, key)
+	res := l.reservations[resKey]
+	delete(l.reservations, resKey)
 	l.resMu.Unlock()
 
 	var alerts []event.Alert

@@ -313,6 +313,15 @@ func TestReservationsSettleReleaseAndExpire(t *testing.T) {
 	if s := l.status(b); !s.Spent.Equal(decimal.NewFromInt(35)) || !s.Reserved.Equal(decimal.NewFromInt(40)) || !s.Remaining.Equal(decimal.NewFromInt(25)) {
 		t.Fatalf("after settle: spent %s reserved %s remaining %s", s.Spent, s.Reserved, s.Remaining)
 	}
+	// r5 is settled by a usage event with its own id that names r5 in an attribute.
+	l.check(acme, &CheckRequest{Reserve: true, RequestID: "r5"}, est, PolicyFailOpen)
+	e5 := priced("span-77", "acme", "w", clock.Now(), "1")
+	e5.Attributes = map[string]string{AttrRequestID: "r5"}
+	l.apply(e5)
+	// spent 35+1 = 36, reserved: r2's 40 only.
+	if s := l.status(b); !s.Spent.Equal(decimal.NewFromInt(36)) || !s.Reserved.Equal(decimal.NewFromInt(40)) {
+		t.Fatalf("after attribute settle: spent %s reserved %s", s.Spent, s.Reserved)
+	}
 	// r2 released explicitly; releasing again finds nothing.
 	if !l.release("acme", "r2") || l.release("acme", "r2") {
 		t.Fatal("release")
