@@ -137,7 +137,7 @@ func newBudget(cfg Config, prices pricer, deps role.Deps, now func() time.Time) 
 		return nil, err
 	}
 	r := &Budget{cfg: cfg, deps: deps, prices: prices, defs: byID, now: now, probeEvery: 5 * time.Second,
-		ledger: newLedger(defs, cfg.ReservationTTL, now), hooks: newDeliverer(cfg, deps.Logger)}
+		ledger: newLedger(defs, cfg.ReservationTTL, cfg.DedupeWindow, now), hooks: newDeliverer(cfg, deps.Logger)}
 	if deps.Meter != nil {
 		r.decisions, _ = deps.Meter.Int64Counter("tokenmeter_budget_decisions",
 			metric.WithDescription("budget decisions by outcome"))

@@ -57,6 +57,11 @@ type Config struct {
 	// time. Default 1h. Events whose event_time is before the period start
 	// are read and ignored.
 	ReplayMargin time.Duration `yaml:"replay_margin"`
+	// DedupeWindow is how long (by event time) the role remembers priced
+	// event ids to ignore a repeat. priced.v1 is exactly-once by the
+	// processor's contract; this is a safeguard whose memory is window ×
+	// event rate (~100 bytes per id). Default 1h.
+	DedupeWindow time.Duration `yaml:"dedupe_window"`
 	// AlertTransactionalID is the Kafka transactional id alerts are produced
 	// with. Only one process at a time produces alerts: starting a budget
 	// role with the same id fences the previous one, which then keeps serving
@@ -155,6 +160,9 @@ func (c *Config) ApplyDefaults() {
 	if c.ReservationTTL == 0 {
 		c.ReservationTTL = 5 * time.Minute
 	}
+	if c.DedupeWindow == 0 {
+		c.DedupeWindow = time.Hour
+	}
 	if c.ReplayMargin == 0 {
 		c.ReplayMargin = time.Hour
 	}
@@ -207,6 +215,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReservationTTL <= 0 {
 		add("reservation_ttl: must be > 0")
+	}
+	if c.DedupeWindow < 0 {
+		add("dedupe_window: must be > 0")
 	}
 	if c.ReplayMargin < 0 {
 		add("replay_margin: must be >= 0")

@@ -241,9 +241,11 @@ type ledger struct {
 	byTenant map[string][]*budgetState // each sorted by id
 	now      func() time.Time
 	ttl      time.Duration
+	// dedupeWindow is how long (by event time) event ids are remembered.
+	dedupeWindow time.Duration
 
 	seenMu sync.Mutex
-	seen   map[string]time.Time // tenant/event_id → event time; duplicates are not counted twice
+	seen   map[string]time.Time // tenant/event_id → event time, within dedupeWindow; duplicates are not counted twice
 
 	resMu        sync.Mutex
 	reservations map[string]*reservation // by tenant/request id
@@ -257,8 +259,8 @@ type ledger struct {
 	duplicates, mismatched, tooLate atomic.Int64
 }
 
-func newLedger(defs []*definition, ttl time.Duration, now func() time.Time) *ledger {
-	l := &ledger{byID: map[string]*budgetState{}, byTenant: map[string][]*budgetState{}, now: now, ttl: ttl,
+func newLedger(defs []*definition, ttl, dedupeWindow time.Duration, now func() time.Time) *ledger {
+	l := &ledger{byID: map[string]*budgetState{}, byTenant: map[string][]*budgetState{}, now: now, ttl: ttl, dedupeWindow: dedupeWindow,
 		seen: map[string]time.Time{}, reservations: map[string]*reservation{}}
 	sort.Slice(defs, func(i, j int) bool { return defs[i].ID < defs[j].ID })
 	for _, d := range defs {
@@ -623,15 +625,19 @@ func (l *ledger) expire() int {
 			keepFrom = prev.Start
 		}
 	}
-	if len(l.budgets) > 0 {
-		l.seenMu.Lock()
-		for k, t := range l.seen {
-			if t.Before(keepFrom) {
-				delete(l.seen, k)
-			}
-		}
-		l.seenMu.Unlock()
+	// Event ids are remembered for the dedupe window only (by event time):
+	// priced.v1 is exactly-once by the processor's contract, so this is a
+	// safeguard sized in memory by window × event rate, not by period.
+	if w := now.Add(-l.dedupeWindow); w.After(keepFrom) {
+		keepFrom = w
 	}
+	l.seenMu.Lock()
+	for k, t := range l.seen {
+		if t.Before(keepFrom) {
+			delete(l.seen, k)
+		}
+	}
+	l.seenMu.Unlock()
 	return len(gone)
 }
 

@@ -60,7 +60,7 @@ func newTestLedger(t testing.TB, clock *fakeClock, bcs ...BudgetConfig) *ledger 
 		}
 		defs = append(defs, newDefinition(bc, tn))
 	}
-	l := newLedger(defs, cfg.ReservationTTL, clock.Now)
+	l := newLedger(defs, cfg.ReservationTTL, cfg.DedupeWindow, clock.Now)
 	l.ready.Store(true)
 	return l
 }
@@ -384,5 +384,26 @@ func TestConcurrentReserveAndSpendNeverOvershoots(t *testing.T) {
 	}
 	if r := l.byID["enf"].reserved; !r.IsZero() {
 		t.Fatalf("reservations left: %s", r)
+	}
+}
+
+func TestDedupeWindowBoundsRememberedEventIDs(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, hkt)}
+	l := newTestLedger(t, clock, BudgetConfig{ID: "b", Tenant: "acme", Amount: "100"})
+	l.apply(priced("e1", "acme", "w", clock.Now(), "10"))
+	clock.Set(clock.Now().Add(59 * time.Minute))
+	l.expire()
+	// Within the 1h default window: the repeat is ignored.
+	l.apply(priced("e1", "acme", "w", clock.Now().Add(-59*time.Minute), "10"))
+	if s := l.status(l.byID["b"]); !s.Spent.Equal(decimal.NewFromInt(10)) {
+		t.Fatalf("spent %s, want 10", s.Spent)
+	}
+	clock.Set(clock.Now().Add(2 * time.Minute))
+	l.expire()
+	l.seenMu.Lock()
+	n := len(l.seen)
+	l.seenMu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d event ids remembered past the window", n)
 	}
 }
