@@ -13,7 +13,7 @@
 // moderate volumes (one process handles every priced event; accounting is a
 // map update per event). The processor's transactional, de-duplicated
 // output makes priced.v1 exactly-once; the ledger also drops a repeated
-// tenant/event_id, so a duplicate cannot count twice.
+// tenant/event_id seen within dedupe_window (a safeguard, bounded in memory).
 //
 // Rebuild. State is kept in memory only. On start the accountant looks up,
 // per partition, the first record priced at or after the oldest current
