@@ -188,6 +188,7 @@ func (p *Processor) ensureDedupeTopic(ctx context.Context) error {
 		if got := int32(len(d.Partitions)); got < n {
 			return fmt.Errorf("processor.dedupe.topic: %s has %d partitions but %s has %d; add partitions to the dedupe topic", dd, got, usage, n)
 		}
+		p.checkDedupeRetention(ctx, adm, dd)
 		return nil
 	}
 	retention := strconv.FormatInt((p.cfg.Dedupe.Window + 24*time.Hour).Milliseconds(), 10)
@@ -205,6 +206,33 @@ func (p *Processor) ensureDedupeTopic(ctx context.Context) error {
 	}
 	p.log.Info("created dedupe topic", "topic", dd, "partitions", n, "retention_ms", retention)
 	return nil
+}
+
+// checkDedupeRetention warns when an existing dedupe topic forgets records
+// sooner than the window (after the window was raised, say): repeats of
+// events priced before a restart would then be priced again. The topic is
+// not altered (existing topics never are); the warning says what to run.
+func (p *Processor) checkDedupeRetention(ctx context.Context, adm *kadm.Client, topic string) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		p.log.Warn("cannot read the dedupe topic's retention", "topic", topic, "err", err)
+		return
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return
+	}
+	for _, c := range rc.Configs {
+		if c.Key != "retention.ms" || c.Value == nil {
+			continue
+		}
+		ms, err := strconv.ParseInt(*c.Value, 10, 64)
+		if err == nil && ms >= 0 && time.Duration(ms)*time.Millisecond < p.cfg.Dedupe.Window {
+			p.log.Warn("dedupe topic retention is shorter than processor.dedupe.window: after a restart, repeats of older events are not recognised",
+				"topic", topic, "retention_ms", ms, "window", p.cfg.Dedupe.Window.String(),
+				"fix", fmt.Sprintf("kafka-configs --alter --entity-type topics --entity-name %s --add-config retention.ms=%d", topic, (p.cfg.Dedupe.Window+24*time.Hour).Milliseconds()))
+		}
+	}
 }
 
 // run keeps a transactional session going until Shutdown; a failed session

@@ -1,16 +1,19 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -447,5 +450,24 @@ func TestExactlyOnceAcrossRebalances(t *testing.T) {
 	}
 	if dlq := readCommitted(t, k, k.Topics.DLQ); len(dlq) != 0 {
 		t.Errorf("DLQ has %d records: %s", len(dlq), dlq[0].Value)
+	}
+}
+
+func TestWarnsWhenDedupeRetentionIsShorterThanWindow(t *testing.T) {
+	_, k := newCluster(t)
+	cfg := testConfig("")
+	cl, err := kgo.NewClient(k.ClientOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	oneHour := "3600000"
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 3, 1, map[string]*string{"retention.ms": &oneHour}, cfg.Dedupe.Topic); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	startProcessor(t, cfg, k, role.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if !strings.Contains(logs.String(), "dedupe topic retention is shorter than processor.dedupe.window") {
+		t.Errorf("no retention warning in:\n%s", logs.String())
 	}
 }
