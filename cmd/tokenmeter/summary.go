@@ -17,6 +17,7 @@ import (
 )
 
 func init() {
+	register("verify", "check CONFIG's ClickHouse data: no Kafka record stored twice, offset ledger and rollups agree with the raw tables", verifyCmd)
 	register("summary", "print a short summary read back from ClickHouse: events, DLQ, spend by workflow and model, outcomes, the CFO views", summaryCmd)
 }
 
@@ -34,6 +35,38 @@ func summaryCmd(ctx context.Context, args []string) error {
 	}
 	defer conn.Close()
 	return writeSummary(ctx, os.Stdout, conn, cfg.ClickHouse.Database)
+}
+
+func verifyCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	conn, err := chx.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	checks, err := chx.Verify(ctx, conn, cfg.ClickHouse.Database)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+			failed++
+		}
+		fmt.Printf("%s %s: %s\n", mark, c.Name, c.Detail)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d checks failed (docs/clickhouse.md, \"What this does not cover\")", failed, len(checks))
+	}
+	return nil
 }
 
 // money presents an exact amount rounded to cents (presentation only).
@@ -93,12 +126,12 @@ func writeSummary(ctx context.Context, out io.Writer, conn driver.Conn, db strin
 	// Spend comes from the daily rollup (what month and quarter queries read).
 	if err := section("Spend by workflow (reporting currency; all time)",
 		"SELECT workflow, billing_currency, sum(calls) AS c, sum(billed_effective_cost) AS s, sum(effective_cost) FROM "+db+".usage_daily GROUP BY workflow, billing_currency ORDER BY s DESC",
-		"workflow\tcalls\tspend\tspend\t"); err != nil {
+		"workflow\tcalls\tspend (reporting)\tspend (pricing)\t"); err != nil {
 		return err
 	}
 	if err := section("Spend by model",
 		"SELECT concat(provider, '/', model), billing_currency, sum(calls) AS c, sum(billed_effective_cost) AS s, sum(effective_cost) FROM "+db+".usage_daily GROUP BY provider, model, billing_currency ORDER BY s DESC",
-		"model\tcalls\tspend\tspend\t"); err != nil {
+		"model\tcalls\tspend (reporting)\tspend (pricing)\t"); err != nil {
 		return err
 	}
 

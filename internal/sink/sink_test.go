@@ -278,6 +278,15 @@ func exactlyOnceAcrossKill(t *testing.T, deps role.Deps) {
 	if orecs != 10 || outs != 20 || !val.Equal(decimal.NewFromInt(105)) {
 		t.Errorf("outcomes_daily: %d records, %d outcomes, value %s; want 10, 20, 105", orecs, outs, val)
 	}
+	checks, err := chx.Verify(ctx, conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		if !c.OK {
+			t.Errorf("verify: %s: %s", c.Name, c.Detail)
+		}
+	}
 	var alerts uint64
 	var top string
 	if err := conn.QueryRow(ctx, "SELECT count(), any(top_names[1]) FROM "+db+".alerts").Scan(&alerts, &top); err != nil {

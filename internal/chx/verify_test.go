@@ -1,0 +1,35 @@
+package chx_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tokenmeter/tokenmeter/internal/chx"
+)
+
+// Verify passes on consistent data and flags a Kafka record stored twice.
+func TestVerify(t *testing.T) {
+	conn, cfg := migrated(t)
+	ctx := context.Background()
+	at := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	insertUsage(t, conn, cfg.Database, []usage{{id: "a", wf: "w", at: at, local: "2026-04-01", cost: "1"}, {id: "b", wf: "w", at: at, local: "2026-04-01", cost: "2"}})
+	checks, err := chx.Verify(ctx, conn, cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		if !c.OK {
+			t.Errorf("consistent data: %s failed: %s", c.Name, c.Detail)
+		}
+	}
+	// The same two records (same topic/partition/offsets 0 and 1) stored again.
+	insertUsage(t, conn, cfg.Database, []usage{{id: "a", wf: "w", at: at, local: "2026-04-01", cost: "1"}, {id: "b", wf: "w", at: at, local: "2026-04-01", cost: "2"}})
+	checks, err = chx.Verify(ctx, conn, cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checks[0].OK || checks[0].Name != "no duplicate Kafka records in priced_usage" {
+		t.Errorf("duplicate not flagged: %+v", checks[0])
+	}
+}
