@@ -103,7 +103,7 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 	now := c.now()
 	// BorrowInput: events point into buf, which outlives them (each is
 	// marshalled into values before the next item and buf is released last).
-	opts := ingest.Options{Now: now, Tenant: ten.ID, DefaultTime: now, BorrowInput: true}
+	opts := ingest.Options{Now: now, Tenant: ten.ID, BorrowInput: true}
 	topic := c.deps.Kafka.Topics.Usage
 	if kind == kindOutcome {
 		topic = c.deps.Kafka.Topics.Outcomes

@@ -15,7 +15,7 @@ const benchEvent = `{"event_id":"evt-00000042","event_time":"2026-11-28T10:15:30
 // (borrowed strings, tenant from the token).
 func BenchmarkDecodeUsageItem(b *testing.B) {
 	it := Item{Raw: []byte(benchEvent)}
-	o := Options{Now: now, Tenant: "acme", DefaultTime: now, BorrowInput: true}
+	o := Options{Now: now, Tenant: "acme", BorrowInput: true}
 	var ev event.UsageEvent
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchEvent)))

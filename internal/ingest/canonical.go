@@ -48,9 +48,6 @@ type Options struct {
 	// tenant (the Kafka path). Set: an item without tenant gets it and an
 	// item naming another tenant fails with ReasonTenantMismatch.
 	Tenant string
-	// DefaultTime is used for items without event_time (the collector passes
-	// the receive time). Zero: event_time is required.
-	DefaultTime time.Time
 	// BorrowInput lets the decoded event's strings point into the input bytes
 	// instead of copying them (fewer allocations). Set it only when the input
 	// is neither changed nor reused while the event is in use: the collector
@@ -122,11 +119,10 @@ func decodeUsageItem(b []byte, o Options, d itemDefaults, out *event.UsageEvent)
 	if ev.EventID == "" {
 		ev.EventID = d.ID
 	}
+	// No default from the receive time: a retried event must carry the same
+	// content, or the processor's dedupe sees a conflict instead of a duplicate.
 	if ev.EventTime.IsZero() {
 		ev.EventTime = d.Time
-		if ev.EventTime.IsZero() {
-			ev.EventTime = o.DefaultTime
-		}
 	}
 	ev.EventTime = NormaliseTime(ev.EventTime)
 	ev.Provider = NormaliseProvider(ev.Provider)
@@ -163,11 +159,10 @@ func decodeOutcomeItem(b []byte, o Options, d itemDefaults, out *event.OutcomeEv
 	if ev.OutcomeID == "" {
 		ev.OutcomeID = d.ID
 	}
+	// No default from the receive time: a retried event must carry the same
+	// content, or the processor's dedupe sees a conflict instead of a duplicate.
 	if ev.EventTime.IsZero() {
 		ev.EventTime = d.Time
-		if ev.EventTime.IsZero() {
-			ev.EventTime = o.DefaultTime
-		}
 	}
 	ev.EventTime = NormaliseTime(ev.EventTime)
 	if err := checkTenant(&ev.Tenant, o.Tenant); err != nil {

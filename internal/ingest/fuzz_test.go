@@ -66,7 +66,7 @@ func fuzzBody(f *testing.F, format Format, seeds ...string) {
 		}
 		for _, it := range items {
 			var ev event.UsageEvent
-			if err := DecodeUsageItem(it, Options{Now: now, Tenant: "acme", DefaultTime: now}, &ev); err == nil {
+			if err := DecodeUsageItem(it, Options{Now: now, Tenant: "acme"}, &ev); err == nil {
 				if ev.Tenant != "acme" {
 					t.Fatalf("tenant %q", ev.Tenant)
 				}

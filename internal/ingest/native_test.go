@@ -186,13 +186,14 @@ func TestDecodeUsageCanonical(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 	for name, c := range map[string]struct{ body, reason, field string }{
-		"no tenant on the Kafka path": {`{"event_id":"e","event_time":"2026-11-28T10:00:00Z","provider":"p","model":"m","input_tokens":1,"output_tokens":1}`, ReasonInvalidField, "tenant"},
-		"typo":                        {`{"event_id":"e","event_time":"2026-11-28T10:00:00Z","tenant":"a","provider":"p","model":"m","input_token":1}`, ReasonUnknownField, "input_token"},
-		"string tokens":               {`{"event_id":"e","event_time":"2026-11-28T10:00:00Z","tenant":"a","provider":"p","model":"m","input_tokens":"1"}`, ReasonInvalidField, "input_tokens"},
-		"bad time":                    {`{"event_id":"e","event_time":"yesterday","tenant":"a","provider":"p","model":"m"}`, ReasonInvalidField, "event_time"},
-		"not an object":               {`[1,2]`, ReasonInvalidJSON, ""},
-		"trailing data":               {`{"event_id":"e"} {}`, ReasonInvalidJSON, ""},
-		"far future":                  {`{"event_id":"e","event_time":"2026-12-28T10:00:00Z","tenant":"a","provider":"p","model":"m"}`, ReasonInvalidField, "event_time"},
+		"no tenant on the Kafka path":  {`{"event_id":"e","event_time":"2026-11-28T10:00:00Z","provider":"p","model":"m","input_tokens":1,"output_tokens":1}`, ReasonInvalidField, "tenant"},
+		"typo":                         {`{"event_id":"e","event_time":"2026-11-28T10:00:00Z","tenant":"a","provider":"p","model":"m","input_token":1}`, ReasonUnknownField, "input_token"},
+		"string tokens":                {`{"event_id":"e","event_time":"2026-11-28T10:00:00Z","tenant":"a","provider":"p","model":"m","input_tokens":"1"}`, ReasonInvalidField, "input_tokens"},
+		"bad time":                     {`{"event_id":"e","event_time":"yesterday","tenant":"a","provider":"p","model":"m"}`, ReasonInvalidField, "event_time"},
+		"no event_time, none invented": {`{"event_id":"e","tenant":"a","provider":"p","model":"m","input_tokens":1,"output_tokens":1}`, ReasonInvalidField, "event_time"},
+		"not an object":                {`[1,2]`, ReasonInvalidJSON, ""},
+		"trailing data":                {`{"event_id":"e"} {}`, ReasonInvalidJSON, ""},
+		"far future":                   {`{"event_id":"e","event_time":"2026-12-28T10:00:00Z","tenant":"a","provider":"p","model":"m"}`, ReasonInvalidField, "event_time"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := DecodeUsage([]byte(c.body), now)
@@ -242,7 +243,7 @@ func TestSplitBodyFormats(t *testing.T) {
 			var bad []int
 			for i, it := range items {
 				var ev event.UsageEvent
-				err := DecodeUsageItem(it, Options{Now: now, Tenant: "acme", DefaultTime: now}, &ev)
+				err := DecodeUsageItem(it, Options{Now: now, Tenant: "acme"}, &ev)
 				if err != nil {
 					bad = append(bad, i)
 					continue
