@@ -2,13 +2,17 @@ package budget
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tokenmeter/tokenmeter/internal/event"
 )
 
 // BenchmarkLedgerCheckReserve is the decision itself: lock two budgets,
@@ -39,5 +43,27 @@ func BenchmarkHandleCheck(b *testing.B) {
 		if w.Code != 200 {
 			b.Fatal(w.Code, w.Body.String())
 		}
+	}
+}
+
+// BenchmarkAccountPricedEvent is the accounting path per priced record:
+// decode the JSON and apply it to four budgets (tenant, workflow, team, tokens).
+func BenchmarkAccountPricedEvent(b *testing.B) {
+	clock := &fakeClock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, hkt)}
+	l := newTestLedger(b, clock, BudgetConfig{ID: "all", Tenant: "acme", Amount: "1000000000"},
+		BudgetConfig{ID: "wf", Tenant: "acme", Amount: "1000000000", Scope: Scope{Workflow: "w"}},
+		BudgetConfig{ID: "team", Tenant: "acme", Amount: "1000000000", Scope: Scope{Team: "legal"}},
+		BudgetConfig{ID: "tok", Tenant: "acme", Amount: "1000000000000", Unit: UnitTokens})
+	ev := priced("x", "acme", "w", clock.Now().Add(-time.Minute), "0.123456789012")
+	ev.Team, ev.UserID, ev.PriceID, ev.TaskID = "legal", "u-1", "openai/gpt-4o/standard@2024-08-06", "t"
+	raw, _ := json.Marshal(ev)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		var e event.PricedUsageEvent
+		if err := decodePriced(raw, &e); err != nil {
+			b.Fatal(err)
+		}
+		e.EventID = strconv.Itoa(i)
+		l.apply(&e)
 	}
 }

@@ -138,6 +138,23 @@ func (b *budgetState) current(now time.Time) *periodState {
 	return b.cur
 }
 
+// periodOfEvent returns the state of the period an event at t falls in, or
+// nil when that period ended before the previous period (by now) began.
+// The common case, an event in the current period, needs no calendar maths.
+func (b *budgetState) periodOfEvent(t, now time.Time) *periodState {
+	cur := b.current(now)
+	if !t.Before(cur.period.Start) && t.Before(cur.period.End) {
+		return cur
+	}
+	loc := b.def.Tenant.Location
+	p := periodOf(b.def.PeriodKind, t, loc)
+	prev := periodOf(b.def.PeriodKind, cur.period.Start.Add(-time.Nanosecond), loc)
+	if !p.End.After(prev.Start) {
+		return nil
+	}
+	return b.periodFor(p)
+}
+
 // alertID is the deterministic idempotency key of an alert: budget/period/kind/threshold.
 func alertID(budgetID, periodID, kind string, threshold decimal.Decimal) string {
 	return budgetID + "/" + periodID + "/" + kind + "/" + threshold.String()
@@ -176,7 +193,7 @@ func (b *budgetState) add(ps *periodState, amt decimal.Decimal, ev *event.Priced
 		if ps.spent.GreaterThanOrEqual(d.Amount) {
 			// Already over: a projection says nothing new.
 			ps.projected = true
-		} else if proj, ok := projectAt(ps, ev.EventTime, d.Projection.MinElapsed); ok && proj.GreaterThan(d.Amount) {
+		} else if overrunProjected(ps, ev.EventTime, d.Projection.MinElapsed, d.Amount) {
 			ps.projected = true
 			raise(KindProjectedOverrun, hundred)
 		}
@@ -198,6 +215,21 @@ func projectAt(ps *periodState, at time.Time, minElapsed time.Duration) (decimal
 	length := ps.period.End.Sub(ps.period.Start)
 	return ps.spent.Mul(decimal.NewFromInt(length.Milliseconds())).
 		Div(decimal.NewFromInt(elapsed.Milliseconds())), true
+}
+
+// overrunProjected reports projectAt(...) > amount without dividing:
+// spent × length > amount × elapsed (elapsed > 0).
+func overrunProjected(ps *periodState, at time.Time, minElapsed time.Duration, amount decimal.Decimal) bool {
+	elapsed := at.Sub(ps.period.Start)
+	if elapsed <= 0 || elapsed < minElapsed {
+		return false
+	}
+	if at.After(ps.period.End) {
+		return ps.spent.GreaterThan(amount)
+	}
+	length := ps.period.End.Sub(ps.period.Start)
+	return ps.spent.Mul(decimal.NewFromInt(length.Milliseconds())).
+		GreaterThan(amount.Mul(decimal.NewFromInt(elapsed.Milliseconds())))
 }
 
 // top returns the n largest workflows and the n largest models by spend.
@@ -337,14 +369,10 @@ func (l *ledger) apply(ev *event.PricedUsageEvent) []event.Alert {
 		if matched {
 			if amt, ok := b.def.cost(ev); !ok {
 				l.mismatched.Add(1)
+			} else if ps := b.periodOfEvent(ev.EventTime, now); ps != nil {
+				alerts = append(alerts, b.add(ps, amt, ev, now)...)
 			} else {
-				p := periodOf(b.def.PeriodKind, ev.EventTime, b.def.Tenant.Location)
-				prev := periodOf(b.def.PeriodKind, now, b.def.Tenant.Location).Start.Add(-time.Nanosecond)
-				if p.End.After(periodOf(b.def.PeriodKind, prev, b.def.Tenant.Location).Start) {
-					alerts = append(alerts, b.add(b.periodFor(p), amt, ev, now)...)
-				} else {
-					l.tooLate.Add(1)
-				}
+				l.tooLate.Add(1)
 			}
 		}
 		if inRes {

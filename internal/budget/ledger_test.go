@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -405,5 +406,30 @@ func TestDedupeWindowBoundsRememberedEventIDs(t *testing.T) {
 	l.seenMu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d event ids remembered past the window", n)
+	}
+}
+
+// The slim decoder reads every field the ledger uses, under the JSON names
+// event.PricedUsageEvent writes.
+func TestDecodePricedKeepsWhatBudgetsUse(t *testing.T) {
+	in := priced("e1", "acme", "legal", time.Date(2026, 11, 20, 11, 0, 0, 0, hkt), "12.345678901234")
+	in.Team, in.UserID, in.Attributes = "legal", "u-7", map[string]string{AttrRequestID: "r1"}
+	raw, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got event.PricedUsageEvent
+	if err := decodePriced(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.EventID != "e1" || got.Tenant != "acme" || got.Workflow != "legal" || got.Team != "legal" || got.UserID != "u-7" ||
+		!got.EventTime.Equal(in.EventTime) || got.Provider != "openai" || got.Model != "gpt-4o" ||
+		got.InputTokens != 1000 || got.OutputTokens != 100 || got.BillingCurrency != "HKD" || got.PricingCurrency != "USD" ||
+		got.BilledEffectiveCost.String() != "12.345678901234" || !got.EffectiveCost.Equal(in.EffectiveCost) ||
+		got.Attributes[AttrRequestID] != "r1" {
+		t.Fatalf("decoded %+v", got)
+	}
+	if decodePriced([]byte(`{"tenant":"acme"}`), &got) == nil {
+		t.Fatal("a record without event_id decoded")
 	}
 }
