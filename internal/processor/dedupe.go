@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -250,18 +248,20 @@ func loadSeen(ctx context.Context, base []kgo.Opt, topic string, parts map[int32
 }
 
 // contentHash hashes everything a usage event says, canonically (field by
-// field, attributes in key order, times as instants), so two encodings of the
-// same event hash alike and any difference in content is a different hash.
+// field in a fixed order, strings length-prefixed, integers as 8 bytes,
+// attributes in key order, times as instants), so two encodings of the same
+// event hash alike and any difference in content is a different hash. The
+// hash is stored in the dedupe topic: changing this function makes repeats
+// of events priced before the change look like conflicts, so it is versioned
+// with dedupeValueVersion.
 func contentHash(ev *event.UsageEvent, scratch []byte) (uint64, []byte) {
 	b := scratch[:0]
 	str := func(s string) {
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
+		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
 	num := func(n int64) {
-		b = strconv.AppendInt(b, n, 10)
-		b = append(b, ';')
+		b = binary.LittleEndian.AppendUint64(b, uint64(n))
 	}
 	str(ev.EventID)
 	num(ev.EventTime.UnixNano())
@@ -281,7 +281,8 @@ func contentHash(ev *event.UsageEvent, scratch []byte) (uint64, []byte) {
 	}
 	num(int64(len(ev.Attributes)))
 	if len(ev.Attributes) > 0 {
-		keys := make([]string, 0, len(ev.Attributes))
+		var arr [16]string
+		keys := arr[:0]
 		for k := range ev.Attributes {
 			keys = append(keys, k)
 		}
@@ -292,10 +293,11 @@ func contentHash(ev *event.UsageEvent, scratch []byte) (uint64, []byte) {
 		}
 	}
 	if rc := ev.ReportedCost; rc != nil {
+		num(1)
 		str(rc.Amount.String())
 		str(rc.Currency)
 	} else {
-		num(math.MinInt64)
+		num(0)
 	}
 	return xxhash.Sum64(b), b
 }
