@@ -179,6 +179,9 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 var (
 	errShuttingDown = errors.New("collector is shutting down")
 	errBufferFull   = errors.New("producer buffer is full")
+	// errNeverFits: the request alone exceeds the producer buffer bounds, so
+	// retrying it can never succeed (a 413, not a 503).
+	errNeverFits = errors.New("request is larger than the producer buffer (collector.producer.max_buffered_records / max_buffered_bytes)")
 )
 
 // produceBatch is one request's records waiting for acknowledgement.
@@ -200,6 +203,9 @@ func (c *Collector) produce(ctx context.Context, recs []*kgo.Record, valueBytes 
 		return nil
 	}
 	n := int64(len(recs))
+	if n > c.cfg.Producer.MaxBufferedRecords || valueBytes > c.cfg.Producer.MaxBufferedBytes {
+		return errNeverFits
+	}
 	if c.client.BufferedProduceRecords()+n > c.cfg.Producer.MaxBufferedRecords ||
 		c.client.BufferedProduceBytes()+valueBytes > c.cfg.Producer.MaxBufferedBytes {
 		return errBufferFull

@@ -179,6 +179,8 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 
 func (c *Collector) refuseProduce(w http.ResponseWriter, path string, err error) {
 	switch {
+	case errors.Is(err, errNeverFits):
+		c.refuse(w, path, http.StatusRequestEntityTooLarge, reqTooLarge, err.Error()+"; split the request")
 	case errors.Is(err, errBufferFull):
 		c.refuse(w, path, http.StatusServiceUnavailable, reqBufferFull, "the broker cannot take more right now; retry after the Retry-After seconds")
 	case errors.Is(err, errShuttingDown):

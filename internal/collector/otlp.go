@@ -237,6 +237,10 @@ func (s *traceGRPC) Export(ctx context.Context, req ptraceotlp.ExportRequest) (p
 		return ptraceotlp.NewExportResponse(), status.Error(codes.Unauthenticated, "missing or unknown bearer token (authorization: Bearer TOKEN)")
 	}
 	res, err := c.ingestTraces(ctx, req.Traces(), ten.ID, pathOTLPGRPC)
+	if errors.Is(err, errNeverFits) {
+		c.metrics.refuse(pathOTLPGRPC, reqTooLarge)
+		return ptraceotlp.NewExportResponse(), status.Error(codes.InvalidArgument, err.Error()+"; export smaller batches")
+	}
 	if err != nil {
 		reason, msg := produceRefusal(err)
 		c.metrics.refuse(pathOTLPGRPC, reason)
@@ -308,6 +312,11 @@ func (c *Collector) serveOTLPHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := c.ingestTraces(r.Context(), req.Traces(), ten.ID, path)
+	if errors.Is(err, errNeverFits) {
+		c.metrics.refuse(path, reqTooLarge)
+		writeOTLPStatus(w, http.StatusRequestEntityTooLarge, isJSON, codes.InvalidArgument, err.Error()+"; export smaller batches")
+		return
+	}
 	if err != nil {
 		reason, msg := produceRefusal(err)
 		c.metrics.refuse(path, reason)

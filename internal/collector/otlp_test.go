@@ -349,3 +349,36 @@ func TestOTLPAuthAndErrors(t *testing.T) {
 		t.Errorf("rejected span: err %v, rejected %d, message %q", err, resp.PartialSuccess().RejectedSpans(), resp.PartialSuccess().ErrorMessage())
 	}
 }
+
+// TestOTLPExportLargerThanBuffer: an export that could never fit the
+// producer buffer is refused as permanent (413 / InvalidArgument), not 503,
+// so the exporter does not retry it forever.
+func TestOTLPExportLargerThanBuffer(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.OTLP.HTTPListen = onAddr()
+		c.MaxItems, c.Producer.MaxBufferedRecords = 2, 2
+	})
+	td := ptrace.NewTraces()
+	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	for i := 0; i < 3; i++ {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID([16]byte{9})
+		sp.SetSpanID([8]byte{byte(i + 1)})
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(spanEnd))
+		sp.Attributes().PutStr("gen_ai.provider.name", "openai")
+		sp.Attributes().PutStr("gen_ai.request.model", "gpt-4o")
+		sp.Attributes().PutInt("gen_ai.usage.input_tokens", 1)
+	}
+	body, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	r, _ := http.NewRequest(http.MethodPost, "http://"+h.c.OTLPHTTPAddr+"/v1/traces", strings.NewReader(string(body)))
+	r.Header.Set("Content-Type", "application/x-protobuf")
+	r.Header.Set("Authorization", "Bearer "+acmeToken)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
