@@ -170,3 +170,56 @@ func (s *Sink) failing() bool {
 	defer s.mu.Unlock()
 	return s.lastErr != nil || s.resumeErr != nil
 }
+
+// A record ClickHouse cannot hold (a cost beyond Decimal(38, 12)) goes to
+// the dlq table with its bytes; the records around it are stored, and the
+// partition does not stall.
+func TestUnstorableRecordGoesToDLQ(t *testing.T) {
+	conn, db := migrated(t)
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, event.TopicPriced, event.TopicOutcomes, event.TopicDLQ, event.TopicAlerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	var recs []*kgo.Record
+	for i := 1; i <= 3; i++ {
+		e := pricedEvent(i)
+		if i == 2 {
+			e.EffectiveCost = decimal.RequireFromString("1e40") // 41 digits
+		}
+		b, _ := json.Marshal(e)
+		recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: b})
+	}
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{BatchAge: 10 * time.Millisecond}
+	cfg.ApplyDefaults()
+	s, err := NewWithStore(cfg, NewStore(conn, db), testDeps(t, brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(ctx)
+	waitFor(t, conn, "SELECT sum(finalizeAggregation(rows)) FROM "+db+".sink_offsets", 3)
+	var priced, dlq uint64
+	var reason string
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".priced_usage").Scan(&priced); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(), any(reason) FROM "+db+".dlq WHERE kafka_offset = 1 AND position(original, 'ev-00002') > 0").Scan(&dlq, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if priced != 2 || dlq != 1 || reason != "unstorable" {
+		t.Fatalf("priced %d, dlq %d (%q); want 2 priced, the overflowing record in dlq as unstorable", priced, dlq, reason)
+	}
+}

@@ -245,10 +245,15 @@ func monthKey(t time.Time) int64 {
 // dlq table under the record's own topic/partition/offset, so it counts as
 // stored for that partition and is never retried or lost.
 func sinkDLQ(r *kgo.Record, err error, now time.Time) ([]any, int64) {
+	reason := "undecodable"
+	var rowErr *RowError
+	if errors.As(err, &rowErr) {
+		reason = "unstorable"
+	}
 	d := event.DLQRecord{
 		ID:          fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset),
 		Stage:       "sink",
-		Reason:      "undecodable",
+		Reason:      reason,
 		Detail:      err.Error(),
 		SourceTopic: r.Topic,
 		Partition:   r.Partition,

@@ -101,6 +101,7 @@ type pendingRow struct {
 	split  int64
 	offset int64
 	size   int
+	record *kgo.Record // for a dlq row if ClickHouse cannot hold the row
 }
 
 // New builds the role; it validates cfg first. The ClickHouse connection is
@@ -446,6 +447,7 @@ func (s *Sink) add(r *kgo.Record, now time.Time) {
 	}
 	row.values = append(row.values, r.Topic, r.Partition, r.Offset)
 	row.offset = r.Offset
+	row.record = r
 	row.size = len(r.Value) + 64
 	if len(pb.rows) == 0 {
 		pb.since = now
@@ -601,6 +603,17 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) (freed int, err 
 		start := time.Now()
 		err := s.store.Insert(ictx, first.table.name, cols, values)
 		cancel()
+		var rowErr *RowError
+		if errors.As(err, &rowErr) && rowErr.Row < n && run[rowErr.Row].table != dlqTable {
+			// Nothing was sent: the row is replaced by its dlq row (the
+			// record's bytes and the reason) and the run is tried again.
+			bad := &pb.rows[rowErr.Row]
+			vals, split := sinkDLQ(bad.record, fmt.Errorf("clickhouse cannot store it: %w", rowErr), time.Now())
+			bad.table, bad.split = dlqTable, split
+			bad.values = append(vals, bad.record.Topic, bad.record.Partition, bad.record.Offset)
+			s.log().Warn("row clickhouse cannot hold stored in dlq table", "topic", pb.tp.topic, "partition", pb.tp.partition, "offset", bad.offset, "err", rowErr.Err)
+			continue
+		}
 		if err != nil {
 			pb.uncertain = true
 			return freed, fmt.Errorf("%s partition %d: %w", pb.tp.topic, pb.tp.partition, err)

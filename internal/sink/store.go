@@ -55,10 +55,10 @@ func (s *chStore) Insert(ctx context.Context, table string, columns []string, ro
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
-	for _, r := range rows {
+	for i, r := range rows {
 		if err := b.Append(r...); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("insert into %s: append: %w", table, err)
+			return &RowError{Table: table, Row: i, Err: err}
 		}
 	}
 	if err := b.Send(); err != nil {
@@ -94,3 +94,17 @@ func (s *chStore) HeldOffsets(ctx context.Context, topic string) (map[int32]int6
 }
 
 func (s *chStore) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// RowError is a row the driver refused before anything was sent (a value
+// its column cannot hold): a permanent error of that row alone.
+type RowError struct {
+	Table string
+	Row   int
+	Err   error
+}
+
+func (e *RowError) Error() string {
+	return fmt.Sprintf("insert into %s: row %d: %v", e.Table, e.Row, e.Err)
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
