@@ -480,6 +480,11 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 				v = verdict{kind: verdictRejected, reason: ReasonPricingFailed, detail: "encode priced event: " + encErr.Error()}
 				break
 			}
+			if len(val) > maxPricedBytes {
+				v = verdict{kind: verdictRejected, reason: ReasonTooLarge,
+					detail: fmt.Sprintf("the priced record would be %d bytes, above the %d-byte limit (mostly attributes?)", len(val), maxPricedBytes)}
+				break
+			}
 			dk, dv := tr.dedupeRecord(v.hash)
 			sess.Produce(ctx, &kgo.Record{Topic: t.Priced, Key: tr.pricedKey(), Value: val}, promise)
 			sess.Produce(ctx, &kgo.Record{Topic: p.cfg.Dedupe.Topic, Partition: rec.Partition, Key: dk, Value: dv}, promise)

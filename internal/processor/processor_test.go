@@ -471,3 +471,27 @@ func TestWarnsWhenDedupeRetentionIsShorterThanWindow(t *testing.T) {
 		t.Errorf("no retention warning in:\n%s", logs.String())
 	}
 }
+
+// An event whose priced record would be too large for the broker goes to the
+// DLQ (original truncated) instead of failing its transaction forever.
+func TestOversizedEventGoesToDLQ(t *testing.T) {
+	_, k := newCluster(t)
+	cfg := testConfig("")
+	big := usageEvent(1)
+	big.Attributes = map[string]string{"blob": strings.Repeat("x", 930<<10)}
+	produce(t, k, usageRecord(t, k, usageEvent(0)), usageRecord(t, k, big), usageRecord(t, k, usageEvent(2)))
+	startProcessor(t, cfg, k, role.Deps{})
+	waitProcessed(t, k, cfg.Group)
+	priced := decodePriced(t, readCommitted(t, k, k.Topics.Priced))
+	if len(priced) != 2 || len(priced["ev-00000"]) != 1 || len(priced["ev-00002"]) != 1 {
+		t.Errorf("priced %v, want ev-00000 and ev-00002 once each", priced)
+	}
+	dlq := decodeDLQ(t, readCommitted(t, k, k.Topics.DLQ))
+	if len(dlq) != 1 {
+		t.Fatalf("DLQ has %d records, want 1", len(dlq))
+	}
+	if dlq[0].Reason != ReasonTooLarge || dlq[0].EventID != "ev-00001" ||
+		len(dlq[0].Original) != maxDLQOriginal || !strings.Contains(dlq[0].Detail, "original truncated") {
+		t.Errorf("DLQ reason %q detail %q original %d bytes", dlq[0].Reason, dlq[0].Detail, len(dlq[0].Original))
+	}
+}

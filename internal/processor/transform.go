@@ -29,6 +29,19 @@ const (
 	ReasonUnknownTenant     = "unknown_tenant"     // no tenant with the event's id in the config
 	ReasonDuplicateConflict = "duplicate_conflict" // an event_id already priced with different content
 	ReasonPricingFailed     = "pricing_failed"     // the engine failed without a reason (a bug; logged)
+	ReasonTooLarge          = "too_large"          // the priced record would exceed maxPricedBytes
+)
+
+// Size limits. A record the broker (max.message.bytes, 1 MiB by default) or
+// the client (ProducerBatchMaxBytes) refuses would fail its transaction again
+// on every retry, and bad input must never stop the loop: an event whose
+// priced record would be too large goes to the DLQ instead, and a DLQ record
+// keeps at most maxDLQOriginal bytes of the original (then it says so in
+// detail; such a record cannot be replayed).
+const (
+	maxPricedBytes = 900 << 10
+	maxDLQOriginal = 512 << 10
+	maxDLQDetail   = 4 << 10
 )
 
 type verdictKind uint8
@@ -153,6 +166,13 @@ func dlqRecord(rec *kgo.Record, v verdict, partial *event.UsageEvent, now time.T
 		Offset:      rec.Offset,
 		RejectedAt:  now.UTC(),
 		Original:    rec.Value,
+	}
+	if len(d.Detail) > maxDLQDetail {
+		d.Detail = d.Detail[:maxDLQDetail] + "…"
+	}
+	if len(d.Original) > maxDLQOriginal {
+		d.Original = d.Original[:maxDLQOriginal]
+		d.Detail += fmt.Sprintf(" (original truncated from %d to %d bytes)", len(rec.Value), maxDLQOriginal)
 	}
 	if partial != nil {
 		d.Tenant, d.EventID, d.Provider, d.Model, d.EventTime = partial.Tenant, partial.EventID, partial.Provider, partial.Model, partial.EventTime
