@@ -201,7 +201,9 @@ func cfoLines(ctx context.Context, conn driver.Conn, db string) []string {
 	ask("1 cost per outcome (latest quarter, highest first)",
 		"SELECT workflow, toString(period_start), toString(cost_per_outcome), billing_currency, toString(outcomes) FROM "+db+".v_cost_per_outcome "+
 			"WHERE period = 'quarter' AND period_start = (SELECT max(period_start) FROM "+db+".v_cost_per_outcome WHERE period = 'quarter' AND outcomes > 0) AND outcomes > 0 ORDER BY cost_per_outcome DESC",
-		func(v []string) string { return fmt.Sprintf("%s %s %s over %s outcomes (%s)", v[0], m(v[2]), v[3], v[4], v[1]) })
+		func(v []string) string {
+			return fmt.Sprintf("%s %s %s over %s outcomes (%s)", v[0], m(v[2]), v[3], v[4], v[1])
+		})
 	ask("2 forecast variance (latest forecast month)",
 		"SELECT toString(month), toString(sum(actual)), toString(sum(forecast)), any(currency) FROM "+db+".v_forecast_variance "+
 			"WHERE has_forecast = 1 AND month = (SELECT max(month) FROM "+db+".v_forecast_variance WHERE has_forecast = 1 AND actual > 0) GROUP BY month",

@@ -18,9 +18,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// Settings are the session settings of every tokenmeter connection. Values
-// are ints: over the native protocol a pre-19.x server takes settings in the
-// old binary form, which the driver only writes for ints and bools.
+// Settings are the session settings a ClickHouse 18.x connection needs
+// (Open sends them only to servers before 19.x). Values are ints: over the
+// native protocol a pre-19.x server takes settings in the old binary form,
+// which the driver only writes for ints and bools.
 func Settings() clickhouse.Settings {
 	return clickhouse.Settings{"allow_experimental_low_cardinality_type": 1}
 }
@@ -45,9 +46,30 @@ func Options(cfg Config, database string) *clickhouse.Options {
 
 // Open connects to ClickHouse with the `default` database as session
 // default (the tokenmeter database may not exist yet) and checks that the
-// server answers. Queries name the database explicitly.
+// server answers. Queries name the database explicitly. The LowCardinality
+// session setting is sent only to servers that need it (before 19.x), so a
+// future server that drops the obsolete setting is not affected.
 func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
-	conn, err := clickhouse.Open(Options(cfg, "default"))
+	opts := Options(cfg, "default")
+	opts.Settings = clickhouse.Settings{}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("clickhouse %s does not answer: %w", cfg.Addr, err)
+	}
+	v, err := ServerVersion(ctx, conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
+	}
+	if v.Major >= 19 {
+		return conn, nil
+	}
+	_ = conn.Close()
+	conn, err = clickhouse.Open(Options(cfg, "default"))
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
 	}

@@ -49,10 +49,10 @@ func insertUsage(t *testing.T, conn driver.Conn, db string, rows []usage) {
 
 type outcome struct {
 	id, wf, trace, currency string
-	at            time.Time
-	local         string
-	count         uint64
-	value         string
+	at                      time.Time
+	local                   string
+	count                   uint64
+	value                   string
 }
 
 func insertOutcomes(t *testing.T, conn driver.Conn, db string, rows []outcome) {

@@ -57,12 +57,12 @@ type Sink struct {
 	cl     *kgo.Client
 	tables map[string]*table // by topic
 
-	mu      sync.Mutex
-	parts   map[topicPartition]*partBuf
-	bytes   int // buffered across partitions
-	paused  bool
-	backoff time.Duration
-	retryAt time.Time
+	mu        sync.Mutex
+	parts     map[topicPartition]*partBuf
+	bytes     int // buffered across partitions
+	paused    bool
+	backoff   time.Duration
+	retryAt   time.Time
 	lastErr   error // last failed insert, nil once inserts succeed again (pauses fetching)
 	resumeErr error // last failed read of resume offsets, nil once one succeeded
 

@@ -159,7 +159,6 @@ func exactlyOnceAcrossKill(t *testing.T, deps role.Deps) {
 	brokers := deps.Kafka.Brokers
 	tc := deps.Kafka.Topics
 
-
 	const n = 3000
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.RecordRetries(10))
 	if err != nil {

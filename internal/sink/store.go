@@ -7,8 +7,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/tokenmeter/tokenmeter/internal/chx"
 )
 
 // Store is what the sink needs from ClickHouse.
@@ -47,9 +45,7 @@ func (s *chStore) Insert(ctx context.Context, table string, columns []string, ro
 	// Columns are always named: ClickHouse 18.16 does not describe the
 	// table to the driver for a bare `INSERT INTO t`.
 	if s.insertQuorum > 0 {
-		settings := chx.Settings()
-		settings["insert_quorum"] = s.insertQuorum
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_quorum": s.insertQuorum}))
 	}
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+strings.Join(columns, ", ")+")")
 	if err != nil {
