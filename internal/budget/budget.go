@@ -120,21 +120,16 @@ func newBudget(cfg Config, prices pricer, deps role.Deps, now func() time.Time) 
 	if deps.Tenants == nil {
 		return nil, errors.New("budget: no tenant registry")
 	}
-	var errs []error
+	if err := cfg.CheckTenants(func(id string) bool { _, ok := deps.Tenants.Lookup(id); return ok }); err != nil {
+		return nil, err
+	}
 	var defs []*definition
 	byID := map[string]*definition{}
-	for i, bc := range cfg.Budgets {
-		t, ok := deps.Tenants.Lookup(bc.Tenant)
-		if !ok {
-			errs = append(errs, fmt.Errorf("budgets[%d].tenant: %q is not a declared tenant", i, bc.Tenant))
-			continue
-		}
+	for _, bc := range cfg.Budgets {
+		t, _ := deps.Tenants.Lookup(bc.Tenant)
 		d := newDefinition(bc, t)
 		defs = append(defs, d)
 		byID[d.ID] = d
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	r := &Budget{cfg: cfg, deps: deps, prices: prices, defs: byID, now: now, probeEvery: 5 * time.Second,
 		ledger: newLedger(defs, cfg.ReservationTTL, cfg.DedupeWindow, now), hooks: newDeliverer(cfg, deps.Logger)}

@@ -298,3 +298,17 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// CheckTenants reports every budget whose tenant is not declared; known
+// says whether a tenant id is. New runs it against the tenant registry; a
+// root config's Validate can run it against its tenants list so
+// `tokenmeter validate` catches the mistake too.
+func (c *Config) CheckTenants(known func(id string) bool) error {
+	var errs []error
+	for i, b := range c.Budgets {
+		if b.Tenant != "" && !known(b.Tenant) {
+			errs = append(errs, fmt.Errorf("budgets[%d].tenant: %q is not a declared tenant", i, b.Tenant))
+		}
+	}
+	return errors.Join(errs...)
+}

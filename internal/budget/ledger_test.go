@@ -3,6 +3,7 @@ package budget
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -431,5 +432,33 @@ func TestDecodePricedKeepsWhatBudgetsUse(t *testing.T) {
 	}
 	if decodePriced([]byte(`{"tenant":"acme"}`), &got) == nil {
 		t.Fatal("a record without event_id decoded")
+	}
+}
+
+func TestConfigValidateReportsEveryProblemWithItsPath(t *testing.T) {
+	c := Config{NotReadyPolicy: "maybe", Budgets: []BudgetConfig{
+		{ID: "ok", Tenant: "acme", Amount: "10"},
+		{ID: "ok", Tenant: "nobody", Amount: "-1", Period: "week", Mode: "block", Unit: "tokens",
+			Thresholds: []string{"50", "50.0", "x"}, Webhooks: []WebhookConfig{{URL: "ftp://h", Format: "teams"}}},
+	}}
+	c.ApplyDefaults()
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{
+		`not_ready_policy: "maybe"`, `budgets[1].id: "ok" is declared twice`, `budgets[1].period: "week"`,
+		`budgets[1].amount: must be > 0`, `budgets[1].thresholds[1]: 50 is listed twice`,
+		`budgets[1].thresholds[2]: "x"`, `budgets[1].mode: "block"`, `budgets[1].webhooks[0].url: "ftp://h"`,
+		`budgets[1].webhooks[0].format: "teams"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	reg := testTenants(t)
+	terr := c.CheckTenants(func(id string) bool { _, ok := reg.Lookup(id); return ok })
+	if terr == nil || terr.Error() != `budgets[1].tenant: "nobody" is not a declared tenant` {
+		t.Errorf("tenants: %v", terr)
 	}
 }
