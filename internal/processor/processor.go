@@ -260,6 +260,14 @@ func (p *Processor) run(pollCtx, hardCtx context.Context, fatal chan<- error) {
 	}
 }
 
+// clock is the processor's time (tests move it to cross the dedupe window).
+func (p *Processor) clock() time.Time {
+	p.mu.Lock()
+	now := p.now
+	p.mu.Unlock()
+	return now()
+}
+
 func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -347,7 +355,7 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err e
 		if fetches.NumRecords() == 0 {
 			continue
 		}
-		now := p.now()
+		now := p.clock()
 		if err := p.prepareState(hardCtx, seen, fetches, now); err != nil {
 			return err
 		}
@@ -393,7 +401,7 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err e
 				wait := b.next()
 				p.log.Warn("transaction aborted; batch will be processed again", "err", produceErr, "backoff", wait.String())
 				select {
-				case <-hardCtx.Done():
+				case <-pollCtx.Done(): // shutting down: the next owner re-reads the batch
 					return nil
 				case <-time.After(wait):
 				}
@@ -402,7 +410,7 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err e
 			}
 			continue
 		}
-		seen.commit(p.now().UnixMilli())
+		seen.commit(p.clock().UnixMilli())
 		p.m.transactions(true)
 		p.m.record(&tally)
 		b.reset()
