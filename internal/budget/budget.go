@@ -158,6 +158,20 @@ func newBudget(cfg Config, prices pricer, deps role.Deps, now func() time.Time) 
 				o.Observe(r.ledger.tooLate.Load(), metric.WithAttributes(attribute.String("result", "too_late")))
 				return nil
 			}))
+		// Percent of each budget used in its current period, for dashboards
+		// and alerting rules (a float for presentation only; the API and
+		// alerts carry the exact decimals).
+		_, _ = deps.Meter.Float64ObservableGauge("tokenmeter_budget_used_percent",
+			metric.WithDescription("spend of the current period as a percentage of the budget amount"),
+			metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+				for _, b := range r.ledger.budgets {
+					st := r.ledger.status(b)
+					f, _ := st.UsedPercent.Float64()
+					o.Observe(f, metric.WithAttributes(attribute.String("budget", st.ID),
+						attribute.String("tenant", st.Tenant), attribute.String("mode", st.Mode)))
+				}
+				return nil
+			}))
 	}
 	return r, nil
 }
