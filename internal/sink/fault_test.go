@@ -165,12 +165,6 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (s *Sink) failing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastErr != nil || s.resumeErr != nil
-}
-
 // A record ClickHouse cannot hold (a cost beyond Decimal(38, 12)) goes to
 // the dlq table with its bytes; the records around it are stored, and the
 // partition does not stall.
@@ -221,5 +215,61 @@ func TestUnstorableRecordGoesToDLQ(t *testing.T) {
 	}
 	if priced != 2 || dlq != 1 || reason != "unstorable" {
 		t.Fatalf("priced %d, dlq %d (%q); want 2 priced, the overflowing record in dlq as unstorable", priced, dlq, reason)
+	}
+}
+
+// A clean stop stores what was buffered and what was already on the topic:
+// nothing accepted upstream is left behind in Kafka. The batch triggers are
+// set so that nothing is flushed before Shutdown.
+func TestShutdownDrains(t *testing.T) {
+	conn, db := migrated(t)
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, event.TopicPriced, event.TopicOutcomes, event.TopicDLQ, event.TopicAlerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for i := from; i <= to; i++ {
+			e := pricedEvent(i)
+			b, _ := json.Marshal(e)
+			recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: b})
+		}
+		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(1, 500)
+	cfg := Config{BatchRows: MaxInsertBlockRows, BatchAge: time.Hour}
+	cfg.ApplyDefaults()
+	s, err := NewWithStore(cfg, NewStore(conn, db), testDeps(t, brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "records buffered", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.bytes > 0
+	})
+	produce(501, 600) // the tail: on the topic, not yet fetched
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".priced_usage").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 600 {
+		t.Fatalf("after a clean stop ClickHouse holds %d rows, want 600", n)
 	}
 }

@@ -389,8 +389,27 @@ func (s *Sink) run() {
 }
 
 // drain flushes everything buffered, retrying until the flush succeeds or
-// the loop is abandoned by Shutdown's deadline.
+// the loop is abandoned by Shutdown's deadline. It first reads what is
+// already on the topics (the roles upstream stop first, so their last
+// records are there) until a poll comes back empty or DrainTail passed:
+// after a clean stop ClickHouse holds everything that was accepted.
 func (s *Sink) drain(ctx context.Context) {
+	deadline := time.Now().Add(drainTail)
+	for time.Now().Before(deadline) && !s.failing() {
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		fetches := s.cl.PollRecords(pctx, s.cfg.BatchRows)
+		cancel()
+		if fetches.IsClientClosed() || fetches.NumRecords() == 0 {
+			s.cl.AllowRebalance()
+			break
+		}
+		s.mu.Lock()
+		now := time.Now()
+		fetches.EachRecord(func(r *kgo.Record) { s.add(r, now) })
+		s.flushDue(ctx, now, false)
+		s.mu.Unlock()
+		s.cl.AllowRebalance()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := 0; i < 20; i++ {
@@ -401,6 +420,17 @@ func (s *Sink) drain(ctx context.Context) {
 		time.Sleep(max(s.backoff, s.cfg.RetryInitial))
 		s.mu.Lock()
 	}
+}
+
+// drainTail bounds how long a clean stop keeps reading records already on
+// the topics.
+const drainTail = 5 * time.Second
+
+// failing reports whether ClickHouse inserts or resume reads are failing.
+func (s *Sink) failing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr != nil || s.resumeErr != nil
 }
 
 // nextWake is how long the next poll may block: until the oldest buffer is
