@@ -65,6 +65,9 @@ type Sink struct {
 	retryAt   time.Time
 	lastErr   error // last failed insert, nil once inserts succeed again (pauses fetching)
 	resumeErr error // last failed read of resume offsets, nil once one succeeded
+	// health mirrors lastErr/resumeErr for Ready, which must not wait for
+	// s.mu while a slow insert holds it.
+	health atomic.Pointer[error]
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -310,14 +313,8 @@ func (s *Sink) Ready(ctx context.Context) error {
 	if s.store == nil {
 		return errors.New("not started")
 	}
-	s.mu.Lock()
-	last := s.lastErr
-	if last == nil {
-		last = s.resumeErr
-	}
-	s.mu.Unlock()
-	if last != nil {
-		return fmt.Errorf("clickhouse failing (fetching paused, retrying): %w", last)
+	if last := s.health.Load(); last != nil {
+		return fmt.Errorf("clickhouse failing (fetching paused, retrying): %w", *last)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -325,6 +322,19 @@ func (s *Sink) Ready(ctx context.Context) error {
 		return fmt.Errorf("clickhouse: %w", err)
 	}
 	return nil
+}
+
+// publishHealth copies the failure state for Ready. Callers hold s.mu.
+func (s *Sink) publishHealth() {
+	err := s.lastErr
+	if err == nil {
+		err = s.resumeErr
+	}
+	if err == nil {
+		s.health.Store(nil)
+		return
+	}
+	s.health.Store(&err)
 }
 
 func (s *Sink) log() interface {
@@ -427,11 +437,7 @@ func (s *Sink) drain(ctx context.Context) {
 const drainTail = 5 * time.Second
 
 // failing reports whether ClickHouse inserts or resume reads are failing.
-func (s *Sink) failing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastErr != nil || s.resumeErr != nil
-}
+func (s *Sink) failing() bool { return s.health.Load() != nil }
 
 // nextWake is how long the next poll may block: until the oldest buffer is
 // due, or until the next retry, at most BatchAge.
@@ -546,12 +552,14 @@ func (s *Sink) flushDue(ctx context.Context, now time.Time, force bool) bool {
 		// The failed rows belonged to partitions this member lost: nothing
 		// is left to retry, the next insert will tell how ClickHouse is.
 		s.lastErr, s.backoff = nil, 0
+		s.publishHealth()
 	}
 	if s.lastErr != nil && len(keys) > 0 {
 		s.log().Info("clickhouse inserts recovered")
 	}
 	if len(keys) > 0 {
 		s.lastErr, s.backoff = nil, 0
+		s.publishHealth()
 	}
 	for _, pb := range s.parts {
 		if len(pb.rows) > 0 && force {
@@ -572,6 +580,7 @@ func (s *Sink) failed(err error) {
 		s.log().Error("clickhouse insert failed; pausing and retrying", "err", err, "retry_in", s.backoff.String())
 	}
 	s.lastErr = err
+	s.publishHealth()
 	if s.mErrors != nil {
 		s.mErrors.Add(context.Background(), 1)
 	}
@@ -730,6 +739,7 @@ func (s *Sink) resumeFromClickHouse(ctx context.Context, offsets map[string]map[
 			}
 			s.mu.Lock()
 			s.resumeErr = err
+			s.publishHealth()
 			s.mu.Unlock()
 			s.log().Warn("cannot read resume offsets from clickhouse; retrying", "topic", topic, "err", err)
 			select {
@@ -741,6 +751,7 @@ func (s *Sink) resumeFromClickHouse(ctx context.Context, offsets map[string]map[
 		}
 		s.mu.Lock()
 		s.resumeErr = nil
+		s.publishHealth()
 		for p := range parts {
 			if off, ok := held[p]; ok {
 				parts[p] = kgo.NewOffset().At(off + 1).WithEpoch(-1)
