@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
@@ -49,6 +50,7 @@ type Processor struct {
 	prices Pricer
 	attr   *attribution.Attributor
 	m      *metrics
+	hooks  []kgo.Hook // kotel: broker request and produce/fetch metrics on /metrics
 	now    func() time.Time
 
 	mu       sync.Mutex
@@ -95,10 +97,14 @@ func NewWithPricer(cfg Config, prices Pricer, deps role.Deps) (*Processor, error
 	}
 	log.Info("processor configured", "group", cfg.Group, "transactional_id", cfg.TransactionalID,
 		"dedupe_topic", cfg.Dedupe.Topic, "dedupe_window", cfg.Dedupe.Window.String(), "attribution", attr.String())
-	return &Processor{
+	p := &Processor{
 		cfg: cfg, deps: deps, log: log, prices: prices, attr: attr, m: m, now: time.Now,
 		epochs: map[int32]uint64{}, owned: map[int32]bool{}, done: make(chan struct{}),
-	}, nil
+	}
+	if deps.MeterProvider != nil {
+		p.hooks = kotel.NewKotel(kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(deps.MeterProvider)))).Hooks()
+	}
+	return p, nil
 }
 
 // Name implements role.Role.
@@ -307,6 +313,9 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 	)
 	if p.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
+	}
+	if len(p.hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(p.hooks...))
 	}
 	return opts
 }
