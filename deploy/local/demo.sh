@@ -8,8 +8,14 @@
 # and, if this run started it, ClickHouse on every exit path; DEMO_KEEP=1
 # leaves both running for a look around (Ctrl-C / SIGTERM still stop them).
 #
+# Every run starts fresh: the embedded broker's data (.local/embedded-kafka)
+# is removed and, when the ClickHouse is the project-local one, the demo
+# database is dropped, so the budget thresholds are crossed (and alerted)
+# again. DEMO_KEEP_DATA=1 keeps both. A webhook receiver on 127.0.0.1:9099
+# (the demo budgets' webhook URL) logs the alert deliveries.
+#
 # Env: DEMO_CONFIG (default pipelines/demo.yaml), DEMO_DURATION, DEMO_RATE
-# (loadgen calls/s), DEMO_KEEP.
+# (loadgen calls/s), DEMO_KEEP, DEMO_KEEP_DATA.
 set -euo pipefail
 TM_SCRIPT=demo
 # shellcheck source=lib.sh
@@ -31,9 +37,14 @@ export PATH
 
 ch_started=0
 tm_pid=
+hook_pid=
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	if [ -n "$hook_pid" ]; then
+		kill -TERM "$hook_pid" 2>/dev/null || true
+		wait "$hook_pid" 2>/dev/null || true
+	fi
 	if [ -n "$tm_pid" ] && kill -0 "$tm_pid" 2>/dev/null; then
 		tm_log "stopping tokenmeter (pid $tm_pid)"
 		kill -TERM "$tm_pid" 2>/dev/null || true
@@ -65,6 +76,18 @@ eval "$("$TM_ROOT/deploy/local/clickhouse.sh" env)"
 tm_log "building bin/tokenmeter"
 go build -o bin/tokenmeter ./cmd/tokenmeter
 
+if [ "${DEMO_KEEP_DATA:-0}" != 1 ]; then
+	tm_log "fresh demo state (DEMO_KEEP_DATA=1 keeps it): removing .local/embedded-kafka"
+	rm -rf "$TM_LOCAL/embedded-kafka"
+	if tm_pid_alive "$CH_PIDFILE" && command -v clickhouse-client >/dev/null 2>&1; then
+		tm_split_addr "$CLICKHOUSE_ADDR" ch_host ch_port
+		db=$(sed -n '/^clickhouse:/,/^[^ #]/s/^ *database: *\([A-Za-z0-9_]*\).*/\1/p' "$CONFIG" | head -n1)
+		tm_log "dropping database ${db:-tokenmeter} on the project-local ClickHouse"
+		clickhouse-client --host "$ch_host" --port "$ch_port" -q "DROP DATABASE IF EXISTS ${db:-tokenmeter}" ||
+			tm_die "could not drop the demo database"
+	fi
+fi
+
 tm_log "bin/tokenmeter migrate $CONFIG"
 bin/tokenmeter migrate "$CONFIG"
 
@@ -73,6 +96,14 @@ http_port=$(sed -n '/^http:/,/^[^ #]/s/^ *listen: *"\{0,1\}[^:"]*:\([0-9]*\).*/\
 http_port=${http_port:-8080}
 if tm_port_open 127.0.0.1 "$http_port"; then
 	tm_die "port $http_port is already in use (another tokenmeter?); stop it first"
+fi
+
+if tm_port_open 127.0.0.1 9099; then
+	tm_log "port 9099 is in use: not starting the demo webhook receiver"
+else
+	tm_log "bin/tokenmeter webhook-receiver --listen 127.0.0.1:9099 (log: $STATE/webhooks.log)"
+	bin/tokenmeter webhook-receiver --listen 127.0.0.1:9099 >"$STATE/webhooks.log" 2>&1 &
+	hook_pid=$!
 fi
 
 tm_log "bin/tokenmeter run $CONFIG (log: $STATE/tokenmeter.log)"
@@ -103,6 +134,11 @@ bin/tokenmeter loadgen --config "$CONFIG" --duration "$DURATION" "${rate[@]}"
 sleep "${DEMO_SETTLE_SECONDS:-5}"
 tm_log "bin/tokenmeter summary $CONFIG"
 bin/tokenmeter summary "$CONFIG"
+
+if [ -n "$hook_pid" ]; then
+	tm_log "alert webhooks received and verified (from $STATE/webhooks.log):"
+	grep -v '^webhook-receiver: listening' "$STATE/webhooks.log" >&2 || tm_log "  (none)"
+fi
 
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
 	tm_log "DEMO_KEEP=1: tokenmeter (pid $tm_pid) keeps running on :$http_port; Ctrl-C stops it"
