@@ -190,6 +190,11 @@ func (c *Config) Validate() error {
 	section("processor", c.Processor.Validate())
 	section("sink", c.Sink.Validate())
 	section("budget", c.Budget.Validate())
+	known := map[string]bool{}
+	for _, t := range c.Tenants {
+		known[t.ID] = true
+	}
+	section("budget", c.Budget.CheckTenants(func(id string) bool { return known[id] }))
 	return errors.Join(errs...)
 }
 

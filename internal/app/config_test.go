@@ -111,3 +111,19 @@ func TestShippedPipelinesValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateCatchesBudgetForUnknownTenant(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(write(t, `
+tenants: [{id: acme}]
+budget:
+  budgets:
+    - {id: b1, tenant: globex, amount: "100", mode: alert}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "globex") {
+		t.Fatalf("budget for an undeclared tenant validated: %v", err)
+	}
+}
