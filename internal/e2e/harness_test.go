@@ -98,7 +98,6 @@ collector:
 processor:
   group: %[3]sprocessor
   transactional_id: %[3]sprocessor-txn
-  dedupe: {topic: %[3]sdedupe}
 sink:
   group: %[3]ssink
   batch_age: 200ms

@@ -100,7 +100,7 @@ func BenchmarkProcessEvent(b *testing.B) {
 		}
 		key := tr.pricedKey()
 		dk, dv := tr.dedupeRecord(v.hash)
-		seen.stage(tr.out.EventID, v.hash, 0)
+		seen.stage(dedupeKey(tr.out.Tenant, tr.out.EventID), v.hash, 0)
 		bytes += int64(len(out) + len(key) + len(dk) + len(dv))
 		i++
 		if i%2000 == 0 {

@@ -57,7 +57,9 @@ type DedupeConfig struct {
 	Window time.Duration `yaml:"window"`
 	// Topic is the processor's dedupe log: one small record per priced event,
 	// written in the same transaction as the priced record, partition for
-	// partition with the usage topic. Default "tokenmeter.processor-dedupe.v1".
+	// partition with the usage topic. Default: the usage topic's name +
+	// ".processor-dedupe" (tokenmeter.usage.v1.processor-dedupe), so two
+	// pipelines with their own topics on one cluster never share dedupe state.
 	// Created on start with as many partitions as the usage topic.
 	Topic string `yaml:"topic"`
 }
@@ -86,9 +88,6 @@ func (c *Config) ApplyDefaults() {
 	if c.Dedupe.Window == 0 {
 		c.Dedupe.Window = 7 * 24 * time.Hour
 	}
-	if c.Dedupe.Topic == "" {
-		c.Dedupe.Topic = "tokenmeter.processor-dedupe.v1"
-	}
 }
 
 // Validate reports every problem at once, each prefixed with its field path.
@@ -111,9 +110,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Dedupe.Window < time.Minute {
 		errs = append(errs, fmt.Errorf("dedupe.window: %s is below 1m", c.Dedupe.Window))
-	}
-	if strings.TrimSpace(c.Dedupe.Topic) == "" {
-		errs = append(errs, errors.New("dedupe.topic: is required"))
 	}
 	if err := c.Attribution.Validate(); err != nil {
 		for _, e := range flatten(err) {

@@ -83,6 +83,9 @@ func NewWithPricer(cfg Config, prices Pricer, deps role.Deps) (*Processor, error
 	if deps.Tenants == nil {
 		return nil, errors.New("a tenant registry is required")
 	}
+	if cfg.Dedupe.Topic == "" {
+		cfg.Dedupe.Topic = deps.Kafka.Topics.Usage + ".processor-dedupe"
+	}
 	attr, err := attribution.Load(cfg.Attribution)
 	if err != nil {
 		return nil, fmt.Errorf("attribution: %w", err)
@@ -505,7 +508,7 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			dk, dv := tr.dedupeRecord(v.hash)
 			sess.Produce(ctx, &kgo.Record{Topic: t.Priced, Key: tr.pricedKey(), Value: val}, promise)
 			sess.Produce(ctx, &kgo.Record{Topic: p.cfg.Dedupe.Topic, Partition: rec.Partition, Key: dk, Value: dv}, promise)
-			seen.stage(tr.out.EventID, v.hash, rec.Partition)
+			seen.stage(dedupeKey(tr.out.Tenant, tr.out.EventID), v.hash, rec.Partition)
 			tally.priced++
 			return
 		case verdictDuplicate:

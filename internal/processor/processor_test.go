@@ -25,6 +25,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/role"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
 func newCluster(t *testing.T) (*kfake.Cluster, kafkax.Config) {
@@ -362,7 +363,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{"group: is required", "transactional_id: is required", "transaction_timeout:", "max_batch: must be at least 1",
-		"dedupe.window: 1s is below 1m", "dedupe.topic: is required", "attribution.rules[0].name: is required", "attribution.rules[0].set: sets nothing"} {
+		"dedupe.window: 1s is below 1m", "attribution.rules[0].name: is required", "attribution.rules[0].set: sets nothing"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
@@ -493,5 +494,43 @@ func TestOversizedEventGoesToDLQ(t *testing.T) {
 	if dlq[0].Reason != ReasonTooLarge || dlq[0].EventID != "ev-00001" ||
 		len(dlq[0].Original) != maxDLQOriginal || !strings.Contains(dlq[0].Detail, "original truncated") {
 		t.Errorf("DLQ reason %q detail %q original %d bytes", dlq[0].Reason, dlq[0].Detail, len(dlq[0].Original))
+	}
+}
+
+// Event ids are idempotency keys within a tenant: another tenant's event with
+// the same id is a different event, priced on its own, not a duplicate or a
+// conflict.
+func TestSameEventIDInTwoTenantsIsTwoEvents(t *testing.T) {
+	_, k := newCluster(t)
+	cfg := testConfig("")
+	tenants, err := tenant.NewRegistry([]tenant.Config{
+		{ID: "acme", ReportingCurrency: "HKD", TimeZone: "UTC"},
+		{ID: "globex", ReportingCurrency: "HKD", TimeZone: "UTC"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := usageEvent(1)
+	g := usageEvent(1)
+	g.Tenant = "globex"
+	produce(t, k, usageRecord(t, k, a), usageRecord(t, k, g), usageRecord(t, k, a))
+	startProcessor(t, cfg, k, role.Deps{Tenants: tenants})
+	waitProcessed(t, k, cfg.Group)
+
+	recs := readCommitted(t, k, k.Topics.Priced)
+	byTenant := map[string]int{}
+	for _, r := range recs {
+		var p event.PricedUsageEvent
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			t.Fatal(err)
+		}
+		byTenant[p.Tenant]++
+	}
+	// acme's event twice (the second is a duplicate) and globex's once: one each.
+	if byTenant["acme"] != 1 || byTenant["globex"] != 1 {
+		t.Fatalf("priced per tenant %v, want acme 1 and globex 1", byTenant)
+	}
+	if dlq := decodeDLQ(t, readCommitted(t, k, k.Topics.DLQ)); len(dlq) != 0 {
+		t.Fatalf("DLQ = %+v, want empty", dlq)
 	}
 }

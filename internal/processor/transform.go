@@ -96,7 +96,7 @@ func (t *transformer) transform(value []byte, now time.Time, seen *seenSet) verd
 	}
 	var h uint64
 	h, t.scratch = contentHash(&ev, t.scratch)
-	if prev, ok := seen.lookup(ev.EventID); ok {
+	if prev, ok := seen.lookup(dedupeKey(ev.Tenant, ev.EventID)); ok {
 		if prev == h {
 			return verdict{kind: verdictDuplicate}
 		}
@@ -141,9 +141,14 @@ func (t *transformer) pricedKey() []byte {
 	return t.slab[start:len(t.slab):len(t.slab)]
 }
 
-// dedupeRecord returns the dedupe record's key (event_id) and value.
+// dedupeKey is what the dedupe memory and log are keyed by: event ids are
+// idempotency keys within a tenant, so two tenants may use the same id.
+// Tenant ids cannot contain "/", so the form is unambiguous.
+func dedupeKey(tenant, eventID string) string { return tenant + "/" + eventID }
+
+// dedupeRecord returns the dedupe record's key (tenant/event_id) and value.
 func (t *transformer) dedupeRecord(hash uint64) (key, value []byte) {
-	id := t.out.EventID
+	id := dedupeKey(t.out.Tenant, t.out.EventID)
 	t.reserve(len(id) + 9)
 	start := len(t.slab)
 	t.slab = append(t.slab, id...)
