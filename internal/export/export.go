@@ -43,9 +43,9 @@ const batchRows = 64 * 1024
 // to scan a value and append it.
 type column struct {
 	field arrow.Field
-	scan  func() any                      // new scan destination
+	scan  func() any                         // new scan destination
 	add   func(b array.Builder, v any) error // append a scanned value
-	text  func(v any) string                // CSV form
+	text  func(v any) string                 // CSV form
 }
 
 var decimalType = regexp.MustCompile(`^Decimal(?:\((\d+),\s*(\d+)\)|(32|64|128)\((\d+)\))$`)
