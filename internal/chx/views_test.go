@@ -26,7 +26,7 @@ func day(s string) time.Time { t, _ := time.Parse("2006-01-02", s); return t }
 
 func insertUsage(t *testing.T, conn driver.Conn, db string, rows []usage) {
 	t.Helper()
-	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".priced_usage (event_id, event_time, local_date, time_zone, tenant, provider, model, workflow, team, prompt_template, prompt_version, task_id, trace_id, input_tokens, cache_read_input_tokens, output_tokens, pricing_currency, effective_cost, billing_currency, billed_effective_cost, billed_list_cost, billed_cache_savings, kafka_topic, kafka_partition, kafka_offset)")
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".priced_usage (event_id, event_time, local_date, time_zone, tenant, provider, model, workflow, team, prompt_template, prompt_version, task_id, trace_id, input_tokens, cache_read_input_tokens, output_tokens, pricing_currency, effective_cost, billing_currency, billed_effective_cost, billed_list_cost, billed_cache_savings, fx_rate, kafka_topic, kafka_partition, kafka_offset)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func insertUsage(t *testing.T, conn driver.Conn, db string, rows []usage) {
 			saved = decimal.RequireFromString(r.cacheSavings)
 		}
 		if err := b.Append(r.id, r.at, day(r.local), "Asia/Hong_Kong", "acme", "openai", r.model, r.wf, r.team, r.prompt, r.version,
-			r.task, r.trace, r.input, r.cacheRead, uint64(10), "USD", cost.Div(decimal.NewFromInt(8)), "HKD", cost, cost, saved,
+			r.task, r.trace, r.input, r.cacheRead, uint64(10), "USD", cost.Div(decimal.NewFromInt(8)), "HKD", cost, cost, saved, decimal.NewFromInt(8),
 			"priced", int32(0), int64(i)); err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestViews(t *testing.T) {
 		{id: "o1", wf: "support", trace: "tr1", at: at("2026-03-31T14:00:00Z"), local: "2026-03-31", count: 2, value: "25"},
 		{id: "o2", wf: "support", trace: "tr2", at: at("2026-04-16T02:00:00Z"), local: "2026-04-16", count: 3, value: "45"},
 		{id: "o3", wf: "support", at: at("2026-05-03T02:00:00Z"), local: "2026-05-03", count: 2, value: "10"},
-		// Values in USD are converted at the month's effective rate (billed / USD cost = 8 in this
+		// Values in USD are converted at the FX rate of the month's usage (8 in this
 		// dataset): 5 USD = 40 HKD. EUR is not converted, only counted.
 		{id: "o4", wf: "legal", at: at("2026-04-20T02:00:00Z"), local: "2026-04-20", count: 1, value: "5", currency: "USD"},
 		{id: "o5", wf: "legal", at: at("2026-04-21T02:00:00Z"), local: "2026-04-21", count: 1, value: "7", currency: "EUR"},
