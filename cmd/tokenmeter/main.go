@@ -26,6 +26,12 @@ type command struct {
 
 var commands = map[string]command{}
 
+// exitStatus is returned by a command whose answer is its exit status (the
+// command has already printed what it has to say).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 func register(name, summary string, run func(ctx context.Context, args []string) error) {
 	commands[name] = command{summary: summary, run: run}
 }
@@ -76,6 +82,10 @@ func main() {
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
+		}
+		var status exitStatus
+		if errors.As(err, &status) {
+			os.Exit(int(status))
 		}
 		fmt.Fprintf(os.Stderr, "tokenmeter %s: %v\n", os.Args[1], err)
 		os.Exit(1)

@@ -135,6 +135,11 @@ sleep "${DEMO_SETTLE_SECONDS:-5}"
 tm_log "bin/tokenmeter summary $CONFIG"
 bin/tokenmeter summary "$CONFIG"
 
+# What a gateway would hear now for the enforced legal-research budget (deny once it is spent).
+tm_log "a gateway asks the decision API before a legal-research call (bin/tokenmeter budget-check):"
+bin/tokenmeter budget-check -api "http://127.0.0.1:$http_port" -token "${DEMO_TOKEN:-demo-acme-token}" \
+	-workflow legal-research -provider anthropic -model claude-sonnet-4-5 -input-tokens 20000 -output-tokens 2000 || true
+
 if [ -n "$hook_pid" ]; then
 	tm_log "alert webhooks received and verified (from $STATE/webhooks.log):"
 	grep -v '^webhook-receiver: listening' "$STATE/webhooks.log" >&2 || tm_log "  (none)"
