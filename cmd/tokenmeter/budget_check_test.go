@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -33,5 +34,24 @@ func TestBudgetCheckExitStatusFollowsDecision(t *testing.T) {
 	decision = "allow"
 	if err := budgetCheckCmd(context.Background(), []string{"-api", srv.URL, "-token", "tok", "-workflow", "legal", "-estimated-cost", "2.5"}); err != nil {
 		t.Fatalf("allow: %v", err)
+	}
+}
+
+func TestFlagsMayFollowConfig(t *testing.T) {
+	for _, args := range [][]string{
+		{"../../pipelines/demo.yaml", "-table", "priced_usage"},
+		{"-table", "priced_usage", "../../pipelines/demo.yaml"},
+		{"-table", "priced_usage", "-config", "../../pipelines/demo.yaml"},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		table := fs.String("table", "", "")
+		cfg, err := loadConfig(fs, args)
+		if err != nil || *table != "priced_usage" || cfg.ClickHouse.Database != "tokenmeter" {
+			t.Errorf("%v: table %q, err %v", args, *table, err)
+		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	if _, err := loadConfig(fs, []string{"a.yaml", "b.yaml"}); err == nil {
+		t.Error("two CONFIG files accepted")
 	}
 }

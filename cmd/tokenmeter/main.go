@@ -92,19 +92,40 @@ func main() {
 	}
 }
 
-// loadConfig parses the positional CONFIG argument (or -config) of a subcommand.
+// loadConfig parses a subcommand's flags and its CONFIG (positional, or
+// -config). Flags may come before or after CONFIG.
 func loadConfig(fs *flag.FlagSet, args []string) (*app.Config, error) {
 	path := fs.String("config", "", "pipeline config file (or give it as the first argument)")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
 		return nil, err
 	}
-	if *path == "" {
-		*path = fs.Arg(0)
-	}
-	if *path == "" {
+	switch {
+	case *path == "" && len(positional) == 1:
+		*path = positional[0]
+	case *path == "" && len(positional) == 0:
 		return nil, errors.New("a CONFIG file is required")
+	case len(positional) > 1 || (*path != "" && len(positional) > 0):
+		return nil, fmt.Errorf("one CONFIG file expected; also got %q", positional)
 	}
 	return app.Load(*path)
+}
+
+// parseInterspersed parses flags anywhere among the arguments (the flag
+// package stops at the first positional one) and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
 }
 
 func runCmd(ctx context.Context, args []string) error {

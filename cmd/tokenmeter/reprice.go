@@ -33,18 +33,9 @@ func repriceCmd(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: tokenmeter reprice CONFIG --from-dlq [--since T] [--until T] [--offsets P:FROM-TO,...] [--reason r1,r2] [--dry-run]")
 		fs.PrintDefaults()
 	}
-	// Flags may come before or after CONFIG.
-	var positional []string
-	rest := args
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			positional = append(positional, rest[0])
-			rest = rest[1:]
-		}
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(positional) != 1 {
 		fs.Usage()
