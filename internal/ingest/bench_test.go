@@ -52,3 +52,16 @@ func BenchmarkMapSpan(b *testing.B) {
 	}
 	_ = sink
 }
+
+// BenchmarkDecodeUsageKafkaGeneral: the same record through the general
+// decoder alone (the canonical fast path off), for comparison.
+func BenchmarkDecodeUsageKafkaGeneral(b *testing.B) {
+	rec := []byte(benchEvent[:len(benchEvent)-1] + `,"tenant":"acme"}`)
+	b.ReportAllocs()
+	var ev event.UsageEvent
+	for b.Loop() {
+		if err := decodeUsageItemWith(rec, Options{Now: now}, itemDefaults{}, &ev, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -105,16 +105,21 @@ func DecodeOutcome(b []byte, now time.Time) (event.OutcomeEvent, error) {
 // DecodeUsageItem decodes one item of a request body with the request's
 // options; the collector's HTTP path uses it through DecodeUsageBody.
 func decodeUsageItem(b []byte, o Options, d itemDefaults, out *event.UsageEvent) error {
+	return decodeUsageItemWith(b, o, d, out, true)
+}
+
+// decodeUsageItemWith is decodeUsageItem with the canonical fast path
+// switchable (off only in the differential tests).
+func decodeUsageItemWith(b []byte, o Options, d itemDefaults, out *event.UsageEvent, fast bool) error {
 	*out = event.UsageEvent{}
-	var w usageWire
-	if err := strictUnmarshal(b, &w, o.BorrowInput); err != nil {
-		return err
-	}
 	var problems []event.FieldError
-	if len(w.Usage) > 0 || len(w.UsageMetadata) > 0 || len(w.UsageMetaPy) > 0 || len(w.Response) > 0 {
-		problems = applyNative(&w, &d)
+	if !fast || !decodeCanonical(bytes.TrimSpace(b), o.BorrowInput, out) {
+		*out = event.UsageEvent{}
+		var err error
+		if problems, err = decodeUsageGeneral(b, o, &d, out); err != nil {
+			return err
+		}
 	}
-	*out = w.UsageEvent
 	ev := out
 	if ev.EventID == "" {
 		ev.EventID = d.ID
@@ -142,6 +147,22 @@ func decodeUsageItem(b []byte, o Options, d itemDefaults, out *event.UsageEvent)
 		return &ItemError{Reason: ReasonInvalidField, Problems: problems}
 	}
 	return nil
+}
+
+// decodeUsageGeneral decodes any accepted usage JSON (canonical or with a
+// provider-native usage object) into out; on a decoding error out is left
+// zero.
+func decodeUsageGeneral(b []byte, o Options, d *itemDefaults, out *event.UsageEvent) ([]event.FieldError, error) {
+	var w usageWire
+	if err := strictUnmarshal(b, &w, o.BorrowInput); err != nil {
+		return nil, err
+	}
+	var problems []event.FieldError
+	if len(w.Usage) > 0 || len(w.UsageMetadata) > 0 || len(w.UsageMetaPy) > 0 || len(w.Response) > 0 {
+		problems = applyNative(&w, d)
+	}
+	*out = w.UsageEvent
+	return problems, nil
 }
 
 func decodeOutcomeItem(b []byte, o Options, d itemDefaults, out *event.OutcomeEvent) error {
