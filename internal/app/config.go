@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -195,7 +196,45 @@ func (c *Config) Validate() error {
 		known[t.ID] = true
 	}
 	section("budget", c.Budget.CheckTenants(func(id string) bool { return known[id] }))
+	errs = append(errs, c.crossChecks()...)
 	return errors.Join(errs...)
+}
+
+// crossChecks finds settings that are valid alone but wrong together.
+func (c *Config) crossChecks() []error {
+	var errs []error
+	// A processor without prices sends every event to the DLQ; one whose
+	// tenants report in another currency than the catalogue's (USD) needs
+	// FX rates, or every event is fx_missing.
+	if c.Has(RoleProcessor) || c.Has(RoleBudget) {
+		if len(c.Pricing.Catalogues) == 0 {
+			errs = append(errs, errors.New("pricing.catalogues: required by the processor and budget roles (without prices every event goes to the DLQ as unknown_model)"))
+		}
+		for i, t := range c.Tenants {
+			if t.ReportingCurrency != "" && t.ReportingCurrency != "USD" && c.Pricing.FX == "" {
+				errs = append(errs, fmt.Errorf("pricing.fx: required: tenants[%d] (%s) reports in %s, and costs are priced in USD", i, t.ID, t.ReportingCurrency))
+			}
+		}
+	}
+	// The budget role rebuilds a period's spend and the alerts already sent
+	// from priced.v1 and alerts.v1 after a restart: they must keep a whole period.
+	if c.Has(RoleBudget) {
+		need, why := time.Duration(0), ""
+		for _, b := range c.Budget.Budgets {
+			d, w := 31*24*time.Hour, "a monthly budget"
+			if b.Period == "quarter" {
+				d, w = 92*24*time.Hour, "a quarterly budget"
+			}
+			if d > need {
+				need, why = d, w
+			}
+		}
+		if need > 0 && c.Kafka.Topics.Retention < need {
+			errs = append(errs, fmt.Errorf("kafka.topics.retention: %s is shorter than %s (%s): after a restart the budget role could not rebuild the period's spend or the alerts already sent",
+				c.Kafka.Topics.Retention, why, need))
+		}
+	}
+	return errs
 }
 
 // joinPath turns "[0].id: x" into "[0].id: x" and "field: x" into ".field: x".

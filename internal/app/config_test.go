@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,8 +90,13 @@ func TestDefaults(t *testing.T) {
 	if len(cfg.Roles) != 4 || cfg.Kafka.Topics.Usage != "tokenmeter.usage.v1" || cfg.HTTP.Listen != ":8080" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
+	// All four roles need prices; nothing else is required.
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "pricing.catalogues: required") {
+		t.Fatalf("all roles without a catalogue: %v", err)
+	}
+	cfg.Pricing.Catalogues = []string{"c.yaml"}
 	if err := cfg.Validate(); err != nil {
-		t.Fatalf("empty config must be valid: %v", err)
+		t.Fatalf("defaults plus a catalogue must be valid: %v", err)
 	}
 }
 
@@ -125,5 +131,35 @@ budget:
 	}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "globex") {
 		t.Fatalf("budget for an undeclared tenant validated: %v", err)
+	}
+}
+
+func TestCrossChecks(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(write(t, `
+tenants: [{id: acme, reporting_currency: HKD}]
+pricing: {catalogues: [c.yaml]}
+kafka: {topics: {retention: 168h}}
+budget:
+  budgets:
+    - {id: q, tenant: acme, period: quarter, amount: "100", mode: alert}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := fmt.Sprint(cfg.Validate())
+	for _, want := range []string{
+		"pricing.fx: required: tenants[0] (acme) reports in HKD",
+		"kafka.topics.retention: 168h0m0s is shorter than a quarterly budget (2208h0m0s)",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	// Collector and sink alone need neither prices nor FX.
+	cfg.Roles = []string{RoleCollector, RoleSink}
+	cfg.Pricing.Catalogues = nil
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("collector+sink: %v", err)
 	}
 }

@@ -60,7 +60,10 @@ type TopicsConfig struct {
 	Partitions int32 `yaml:"partitions"`
 	// ReplicationFactor for created topics. Default 1 (use 3 on a cluster).
 	ReplicationFactor int16 `yaml:"replication_factor"`
-	// Retention for created topics. Default 168h (7 days, the dedupe window).
+	// Retention for created topics. Default 2232h (93 days): the budget role
+	// rebuilds a whole calendar quarter from priced.v1 and alerts.v1 after a
+	// restart, so with budgets it must cover the longest budget period
+	// (validate checks this). Without budgets, 7 days (the dedupe window) is enough.
 	Retention time.Duration `yaml:"retention"`
 }
 
@@ -90,7 +93,7 @@ func (c *Config) ApplyDefaults() {
 		t.ReplicationFactor = 1
 	}
 	if t.Retention == 0 {
-		t.Retention = 7 * 24 * time.Hour
+		t.Retention = 93 * 24 * time.Hour
 	}
 }
 
