@@ -130,6 +130,12 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		// Stop in reverse start order: intake first, then downstream drains.
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
+		for _, r := range started {
+			if s, ok := r.(role.IntakeStopper); ok {
+				s.StopIntake()
+			}
+		}
+		// Waits for in-flight requests, whose records are acknowledged before they answer.
 		if e := srv.Shutdown(sctx); e != nil && err == nil {
 			err = fmt.Errorf("http shutdown: %w", e)
 		}

@@ -154,6 +154,10 @@ func (c *Collector) Ready(ctx context.Context) error {
 	return kafkax.Ping(ctx, c.client)
 }
 
+// StopIntake implements role.IntakeStopper: from now on every ingest request
+// is answered 503; requests already producing finish and are acknowledged.
+func (c *Collector) StopIntake() { c.shuttingDown.Store(true) }
+
 // Shutdown stops intake (HTTP handlers answer 503 from now on; the app closes
 // the API server), stops the OTLP listeners letting in-flight exports finish,
 // flushes the producer so every answered request's records are on the broker,

@@ -45,3 +45,12 @@ type Role interface {
 type Checker interface {
 	Ready(ctx context.Context) error
 }
+
+// IntakeStopper is implemented by roles that take input from outside the
+// pipeline (the collector). StopIntake makes them refuse new input (HTTP 503)
+// at once; the process calls it first on shutdown, before it closes its
+// servers and drains the other roles, so nothing new is accepted while the
+// rest of the pipeline drains.
+type IntakeStopper interface {
+	StopIntake()
+}

@@ -295,6 +295,14 @@ func (s *Sink) Shutdown(ctx context.Context) error {
 			}
 		}
 	})
+	if err != nil {
+		// The deadline passed mid-drain: with the client and connection
+		// closed the loop fails fast; do not return while it still runs.
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
 	return err
 }
 
