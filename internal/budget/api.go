@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -44,14 +43,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // authenticate resolves the bearer token to a tenant, or answers 401.
 func (r *Budget) authenticate(w http.ResponseWriter, req *http.Request) (*tenant.Tenant, bool) {
-	h := req.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	token := tenant.BearerToken(req.Header.Get("Authorization"))
+	if token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter"`)
 		writeJSON(w, http.StatusUnauthorized, apiError{"missing bearer token"})
 		return nil, false
 	}
-	t, ok := r.deps.Tenants.Authenticate(strings.TrimSpace(token))
+	t, ok := r.deps.Tenants.Authenticate(token)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, apiError{"unknown bearer token"})

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,11 +244,7 @@ func (c *Collector) produce(ctx context.Context, recs []*kgo.Record, valueBytes 
 
 // authenticate resolves an Authorization header ("Bearer TOKEN") to its tenant.
 func (c *Collector) authenticate(header string) (*tenant.Tenant, bool) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") {
-		return nil, false
-	}
-	return c.deps.Tenants.Authenticate(strings.TrimSpace(tok))
+	return c.deps.Tenants.AuthenticateHeader(header)
 }
 
 func (c *Collector) retryAfterSeconds() string {

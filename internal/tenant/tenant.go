@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -115,6 +116,24 @@ func (r *Registry) Authenticate(token string) (*Tenant, bool) {
 	// Lookup is by hash: timing reveals nothing about the token itself.
 	t, ok := r.byToken[sum]
 	return t, ok
+}
+
+// BearerToken extracts the token of an Authorization header value
+// ("Bearer TOKEN"; the scheme is case-insensitive, RFC 7235), or "" when the
+// header does not carry one.
+func BearerToken(header string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// AuthenticateHeader returns the tenant of an Authorization header value.
+// Every API that tenants call authenticates through it, so they all accept
+// the same headers.
+func (r *Registry) AuthenticateHeader(header string) (*Tenant, bool) {
+	return r.Authenticate(BearerToken(header))
 }
 
 // Lookup returns a tenant by id.
