@@ -11,14 +11,14 @@ func TestAuthenticateHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	for header, want := range map[string]string{
-		"Bearer s3cret":    "acme",
-		"bearer s3cret":    "acme", // the scheme is case-insensitive (RFC 7235)
+		"Bearer s3cret":     "acme",
+		"bearer s3cret":     "acme", // the scheme is case-insensitive (RFC 7235)
 		"  BEARER  s3cret ": "acme",
-		"Bearer other":     "globex",
-		"Bearer nope":      "",
-		"Basic s3cret":     "",
-		"s3cret":           "",
-		"":                 "",
+		"Bearer other":      "globex",
+		"Bearer nope":       "",
+		"Basic s3cret":      "",
+		"s3cret":            "",
+		"":                  "",
 	} {
 		got := ""
 		if tn, ok := r.AuthenticateHeader(header); ok {
