@@ -29,9 +29,13 @@ func readToEnd(ctx context.Context, opts []kgo.Opt, topic string, from map[int32
 		return err
 	}
 	ends, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, topic)
+	var starts kadm.ListedOffsets
+	if err == nil {
+		starts, err = kadm.NewClient(adm).ListStartOffsets(ctx, topic)
+	}
 	adm.Close()
 	if err != nil {
-		return fmt.Errorf("list end offsets of %s: %w", topic, err)
+		return fmt.Errorf("list offsets of %s: %w", topic, err)
 	}
 	if err := ends.Error(); err != nil {
 		return fmt.Errorf("list end offsets of %s: %w", topic, err)
@@ -39,6 +43,11 @@ func readToEnd(ctx context.Context, opts []kgo.Opt, topic string, from map[int32
 	want := map[int32]int64{}
 	consume := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) {
+		// A partition whose records have all expired (log start == end) has
+		// nothing to read: waiting for a record there would never end.
+		if s, ok := starts.Lookup(topic, o.Partition); ok && s.Err == nil && s.Offset >= o.Offset {
+			return
+		}
 		if o.Offset > 0 {
 			want[o.Partition] = o.Offset
 			start := kgo.NewOffset().AtStart()
