@@ -80,6 +80,7 @@ type Sink struct {
 	mErrors  metric.Int64Counter
 	mLatency metric.Float64Histogram
 	mDropped metric.Int64Counter
+	mDLQ     metric.Int64Counter
 }
 
 type topicPartition struct {
@@ -151,10 +152,21 @@ func (s *Sink) initMetrics() error {
 	errs = append(errs, err)
 	s.mDropped, err = m.Int64Counter("tokenmeter.sink.already_stored", metric.WithDescription("buffered rows skipped because ClickHouse already held them"))
 	errs = append(errs, err)
+	s.mDLQ, err = m.Int64Counter("tokenmeter.sink.dlq_rows", metric.WithDescription("records the sink itself rejected into the dlq table, by reason (undecodable, unstorable)"))
+	errs = append(errs, err)
 	s.mLatency, err = m.Float64Histogram("tokenmeter.sink.insert_duration", metric.WithUnit("s"), metric.WithDescription("duration of one insert block"),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 	errs = append(errs, err)
 	return errors.Join(errs...)
+}
+
+// countDLQ counts a record the sink itself turned into a dlq row (DESIGN.md
+// invariant 6: every rejection is counted). A record whose row is later
+// replaced after a retry may be counted twice; the table holds it once.
+func (s *Sink) countDLQ(reason string) {
+	if s.mDLQ != nil {
+		s.mDLQ.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", reason)))
+	}
 }
 
 // Name implements role.Role.
@@ -486,6 +498,7 @@ func (s *Sink) add(r *kgo.Record, now time.Time) {
 		vals, split := sinkDLQ(r, err, now)
 		row = pendingRow{table: dlqTable, values: vals, split: split}
 		s.log().Warn("undecodable record stored in dlq table", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		s.countDLQ("undecodable")
 	} else {
 		row = pendingRow{table: t, values: vals, split: split}
 	}
@@ -659,6 +672,7 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) (freed int, err 
 			bad.table, bad.split = dlqTable, split
 			bad.values = append(vals, bad.record.Topic, bad.record.Partition, bad.record.Offset)
 			s.log().Warn("row clickhouse cannot hold stored in dlq table", "topic", pb.tp.topic, "partition", pb.tp.partition, "offset", bad.offset, "err", rowErr.Err)
+			s.countDLQ("unstorable")
 			continue
 		}
 		if err != nil {
