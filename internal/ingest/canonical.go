@@ -95,6 +95,13 @@ func DecodeUsage(b []byte, now time.Time) (event.UsageEvent, error) {
 	return ev, nil
 }
 
+// DecodeUsageInto is DecodeUsage writing into *out (no copy of the event on
+// return; the processor decodes into its reusable priced event). On error
+// *out holds what could be decoded, as DecodeUsage returns it.
+func DecodeUsageInto(b []byte, now time.Time, out *event.UsageEvent) error {
+	return decodeUsageItem(b, Options{Now: now}, itemDefaults{}, out)
+}
+
 // DecodeOutcome is DecodeUsage for tokenmeter.outcomes.v1 records.
 func DecodeOutcome(b []byte, now time.Time) (event.OutcomeEvent, error) {
 	var ev event.OutcomeEvent

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"math/bits"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -219,11 +220,28 @@ func (p *fastParser) str() (string, bool) {
 	start := p.i + 1
 	ascii := true
 	i := start
-	// Eight bytes at a time while none is special ('"', '\\', a control
-	// character or a non-ASCII byte).
-	for ; i+8 <= len(p.s); i += 8 {
-		if special8(load8(p.s, i)) != 0 {
-			break
+	// Eight bytes at a time: the lowest flagged byte of a block is the first
+	// special one ('"', '\\', a control character or a non-ASCII byte).
+	for i+8 <= len(p.s) {
+		m := special8(load8(p.s, i))
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) / 8
+		switch c := p.s[i]; {
+		case c == '"':
+			v := p.s[start:i]
+			p.i = i + 1
+			if !ascii && !utf8.ValidString(v) {
+				return "", false
+			}
+			return v, true
+		case c >= utf8.RuneSelf:
+			ascii = false
+			i++
+		default: // '\\' or a control character
+			return "", false
 		}
 	}
 	for ; i < len(p.s); i++ {
@@ -250,9 +268,10 @@ const (
 	msb = 0x8080808080808080
 )
 
-// special8 is non-zero when one of the eight bytes of w is '"', '\\', below
-// 0x20 or above 0x7f (the classic has-zero-byte and has-less-than tests;
-// exact about whether such a byte exists).
+// special8 flags (high bit) the bytes of w that are '"', '\\', below 0x20
+// or above 0x7f (the classic has-zero-byte and has-less-than tests). A
+// borrow can also flag a byte above a special one, never below: the lowest
+// flagged byte is the first special byte.
 func special8(w uint64) uint64 {
 	q := w ^ (lsb * '"')
 	bs := w ^ (lsb * '\\')

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"math/bits"
 	"reflect"
 	"strings"
 	"testing"
@@ -171,5 +172,36 @@ func TestSpecial8(t *testing.T) {
 			}
 		}
 		check(b)
+	}
+}
+
+// The lowest flagged byte of special8 is the first special byte, wherever
+// several special bytes sit in a block.
+func TestSpecial8FirstByte(t *testing.T) {
+	isSpecial := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	vals := []byte{'a', '"', '\\', 0, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff, '!', '#', '[', ']', 0x01}
+	x := uint64(88172645463325252)
+	for range 300000 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		var b [8]byte
+		first := -1
+		for k := range b {
+			b[k] = vals[(x>>(4*k))%uint64(len(vals))]
+			if first < 0 && isSpecial(b[k]) {
+				first = k
+			}
+		}
+		m := special8(load8(string(b[:]), 0))
+		if first < 0 {
+			if m != 0 {
+				t.Fatalf("%q: flagged %#x", b, m)
+			}
+			continue
+		}
+		if got := bits.TrailingZeros64(m) / 8; got != first {
+			t.Fatalf("%q: first flagged byte %d, first special %d", b, got, first)
+		}
 	}
 }

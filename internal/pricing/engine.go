@@ -386,31 +386,32 @@ func (e *Engine) priceFixed(m *match, q *quantities, fx *fxPoint, out *event.Pri
 	if neg {
 		savings = -savings
 	}
-	// Equal amounts share one decimal (decimals are immutable): each distinct
-	// value costs a big.Int allocation, the hot path's main expense.
+	// Equal amounts share one decimal (decimals are immutable), and the
+	// distinct ones take their big.Ints from one arena (decarena.go).
 	shared := con == list
+	a := new(decArena) // one allocation for every amount below
 	var bList, bCon, bSavings decimal.Decimal
 	if fx != nil {
-		bList = billFixed(listTotal, fx)
+		bList = billFixed(a, listTotal, fx)
 		bCon = bList
 		if !shared {
-			bCon = billFixed(conTotal, fx)
+			bCon = billFixed(a, conTotal, fx)
 		}
-		bSavings = billFixed(savings, fx)
+		bSavings = billFixed(a, savings, fx)
 	}
-	out.CostInput = fixedDec(cc[slotInput], costScale)
-	out.CostCacheRead = fixedDec(cc[slotCacheRead], costScale)
-	out.CostCacheWrite = fixedDec(cc[slotCacheWrite]+cc[slotCacheWrite1h], costScale)
-	out.CostOutput = fixedDec(cc[slotOutput], costScale)
-	out.CostReasoning = fixedDec(cc[slotReasoning], costScale)
-	out.CostUnits = fixedDec(units, costScale)
-	out.ListCost = fixedDec(listTotal, costScale)
+	out.CostInput = a.dec(cc[slotInput], costScale)
+	out.CostCacheRead = a.dec(cc[slotCacheRead], costScale)
+	out.CostCacheWrite = a.dec(cc[slotCacheWrite]+cc[slotCacheWrite1h], costScale)
+	out.CostOutput = a.dec(cc[slotOutput], costScale)
+	out.CostReasoning = a.dec(cc[slotReasoning], costScale)
+	out.CostUnits = a.dec(units, costScale)
+	out.ListCost = a.dec(listTotal, costScale)
 	out.ContractedCost = out.ListCost
 	if !shared {
-		out.ContractedCost = fixedDec(conTotal, costScale)
+		out.ContractedCost = a.dec(conTotal, costScale)
 	}
 	out.EffectiveCost = out.ContractedCost
-	out.CacheSavings = fixedDec(savings, costScale)
+	out.CacheSavings = a.dec(savings, costScale)
 	if fx == nil {
 		out.BilledListCost, out.BilledContractedCost = out.ListCost, out.ContractedCost
 		out.BilledEffectiveCost, out.BilledCacheSavings = out.EffectiveCost, out.CacheSavings
@@ -423,7 +424,7 @@ func (e *Engine) priceFixed(m *match, q *quantities, fx *fxPoint, out *event.Pri
 
 // billFixed converts a fixed-point amount with the FX rate, exactly: in int64
 // when the product fits, else in decimal.
-func billFixed(v int64, fx *fxPoint) decimal.Decimal {
+func billFixed(ar *decArena, v int64, fx *fxPoint) decimal.Decimal {
 	a := v
 	if a < 0 {
 		a = -a
@@ -435,7 +436,7 @@ func billFixed(v int64, fx *fxPoint) decimal.Decimal {
 	if v < 0 {
 		p = -p
 	}
-	return fixedDec(p, costScale+fx.scale)
+	return ar.dec(p, costScale+fx.scale)
 }
 
 // priceDecimal is the reference arithmetic in shopspring/decimal; the fast

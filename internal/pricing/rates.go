@@ -155,10 +155,3 @@ func (rs *rateSet) costsDecimal(q *quantities) (c [nSlots]decimal.Decimal) {
 	return c
 }
 
-// fixedDec turns a fixed-point amount into a decimal without big.Int work for zero.
-func fixedDec(v int64, scale int32) decimal.Decimal {
-	if v == 0 {
-		return decimal.Zero
-	}
-	return decimal.New(v, -scale)
-}

@@ -98,14 +98,15 @@ func newSeenSet() *seenSet {
 	return &seenSet{parts: map[int32]*partSeen{}, pending: map[string]pendingEntry{}}
 }
 
-// lookup finds id among priced events of every owned partition and the open
-// transaction.
-func (s *seenSet) lookup(id string) (uint64, bool) {
-	if e, ok := s.pending[id]; ok {
+// lookup finds id (a dedupeKey) among priced events of every owned
+// partition and the open transaction. id is bytes because map lookups with
+// string(id) do not allocate.
+func (s *seenSet) lookup(id []byte) (uint64, bool) {
+	if e, ok := s.pending[string(id)]; ok {
 		return e.hash, true
 	}
 	for _, ps := range s.parts {
-		if e, ok := ps.ids[id]; ok {
+		if e, ok := ps.ids[string(id)]; ok {
 			return e.hash, true
 		}
 	}

@@ -147,6 +147,40 @@ func appendDecField(b []byte, key string, d decimal.Decimal) []byte {
 // appendTime writes t as time.Time.MarshalJSON does (RFC 3339 with
 // nanoseconds, trailing zeros trimmed).
 func appendTime(b []byte, t time.Time) []byte {
+	if t.Location() == time.UTC {
+		// The common case (event_time and priced_at are UTC), without
+		// AppendFormat's layout interpretation.
+		year, month, day := t.Date()
+		if year >= 0 && year <= 9999 {
+			hour, minute, sec := t.Clock()
+			b = append(b, '"')
+			b = append4(b, year)
+			b = append(b, '-')
+			b = append2(b, int(month))
+			b = append(b, '-')
+			b = append2(b, day)
+			b = append(b, 'T')
+			b = append2(b, hour)
+			b = append(b, ':')
+			b = append2(b, minute)
+			b = append(b, ':')
+			b = append2(b, sec)
+			if ns := t.Nanosecond(); ns != 0 {
+				var frac [10]byte
+				frac[0] = '.'
+				for i := 9; i >= 1; i-- {
+					frac[i] = byte('0' + ns%10)
+					ns /= 10
+				}
+				n := 10
+				for frac[n-1] == '0' {
+					n--
+				}
+				b = append(b, frac[:n]...)
+			}
+			return append(b, 'Z', '"')
+		}
+	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		j, _ := t.MarshalJSON() // an error leaves "" which fails decoding loudly
 		return append(b, j...)
@@ -156,11 +190,25 @@ func appendTime(b []byte, t time.Time) []byte {
 	return append(b, '"')
 }
 
+func append2(b []byte, v int) []byte {
+	return append(b, byte('0'+v/10), byte('0'+v%10))
+}
+
+func append4(b []byte, v int) []byte {
+	return append(b, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+}
+
 // appendString writes s as a JSON string. Plain printable ASCII (nearly
 // every value) is copied; anything else goes through encoding/json so the
 // escaping (HTML characters, invalid UTF-8, U+2028) is identical.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 { // eight bytes at a time while all are plain
+		if needsEscape8(load8(s, i)) != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			j, _ := json.Marshal(s)
@@ -170,6 +218,30 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// needsEscape8 is non-zero when one of the eight bytes of w is one that
+// appendString does not copy as is ('"', '\\', '<', '>', '&', below 0x20,
+// above 0x7f): has-zero-byte tests, exact about whether such a byte exists.
+func needsEscape8(w uint64) uint64 {
+	r := w | (w-lsb*0x20)&^w
+	for _, c := range [...]uint64{'"', '\\', '<', '>', '&'} {
+		x := w ^ (lsb * c)
+		r |= (x - lsb) &^ x
+	}
+	return r & msb
+}
+
+// load8 reads s[i:i+8] as a little-endian word.
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // appendDecimal writes d as decimal.Decimal.MarshalJSON does: a JSON string

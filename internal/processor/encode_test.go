@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +117,61 @@ func BenchmarkEncodePriced(b *testing.B) {
 			}
 		}
 	})
+}
+
+// appendTime is time.Time.MarshalJSON, byte for byte: UTC times with every
+// fraction length, the year limits, other zones, the zero time.
+func TestAppendTimeMatchesMarshalJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	hk := time.FixedZone("HKT", 8*3600)
+	check := func(tm time.Time) {
+		want, err := tm.MarshalJSON()
+		if err != nil {
+			want = nil
+		}
+		if got := appendTime(nil, tm); !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s want %s", tm, got, want)
+		}
+	}
+	for range 20000 {
+		ns := r.IntN(1_000_000_000)
+		if r.IntN(3) == 0 {
+			ns = ns / 1_000_000 * 1_000_000 // milliseconds, as event_time
+		}
+		tm := time.Date(r.IntN(10000), time.Month(1+r.IntN(12)), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), ns, time.UTC)
+		check(tm)
+		check(tm.In(hk))
+		check(tm.Local())
+	}
+	for _, tm := range []time.Time{{}, time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 28, 0, 0, 0, 100, time.UTC), time.Now(), time.Now().UTC()} {
+		check(tm)
+	}
+}
+
+// appendString is json.Marshal of a string, byte for byte, wherever a
+// character that needs escaping sits relative to the 8-byte blocks.
+func TestAppendStringMatchesMarshal(t *testing.T) {
+	specials := []string{`"`, `\`, `<`, `>`, `&`, "\x00", "\x1f", "\x7f", "é", "\u2028", "\xff", " ", "~"}
+	for n := range 20 {
+		for _, sp := range specials {
+			for k := 0; k <= n; k++ {
+				s := strings.Repeat("a", k) + sp + strings.Repeat("Z", n-k)
+				want, _ := json.Marshal(s)
+				if got := appendString(nil, s); !bytes.Equal(got, want) {
+					t.Fatalf("%q: got %s want %s", s, got, want)
+				}
+			}
+		}
+	}
+	for c := range 256 {
+		for k := range 8 {
+			w := []byte("plain-tx")
+			w[k] = byte(c)
+			want := c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c < 0x20 || c >= 0x80
+			if got := needsEscape8(load8(string(w), 0)) != 0; got != want {
+				t.Fatalf("byte %#x at %d: needsEscape8 %v", c, k, got)
+			}
+		}
+	}
 }

@@ -68,42 +68,45 @@ type transformer struct {
 	attr    *attribution.Attributor
 
 	out     event.PricedUsageEvent
-	scratch []byte
+	scratch []byte // content hash input
+	key     []byte // dedupe key of the event being transformed
 	slab    []byte
 }
 
 // decodeUsage is the decoder shared with the collector, so a record written
 // straight to usage.v1 is held to the same rules (strict fields, provider
 // aliases, provider-native usage objects, validation) as one posted over HTTP.
-var decodeUsage = ingest.DecodeUsage
+var decodeUsage = ingest.DecodeUsageInto
 
 // transform decodes, validates, dedupes, attributes and prices one record.
-// On verdictPriced, t.out holds the priced event.
+// On verdictPriced, t.out holds the priced event. The event is decoded
+// straight into t.out and attributed there (no copies of the event).
 func (t *transformer) transform(value []byte, now time.Time, seen *seenSet) verdict {
-	ev, err := decodeUsage(value, now)
-	if err != nil {
-		t.out.UsageEvent = ev // what could be decoded, for the DLQ record
+	t.out = event.PricedUsageEvent{}
+	ev := &t.out.UsageEvent
+	if err := decodeUsage(value, now, ev); err != nil {
+		// t.out.UsageEvent: what could be decoded, for the DLQ record.
 		var ie *ingest.ItemError
 		if errors.As(err, &ie) {
 			return verdict{kind: verdictRejected, reason: ie.Reason, detail: ie.Error()}
 		}
 		return verdict{kind: verdictRejected, reason: ingest.ReasonInvalidJSON, detail: err.Error()}
 	}
-	t.out = event.PricedUsageEvent{UsageEvent: ev}
 	ten, ok := t.tenants.Lookup(ev.Tenant)
 	if !ok {
 		return verdict{kind: verdictRejected, reason: ReasonUnknownTenant, detail: fmt.Sprintf("tenant %q is not configured", ev.Tenant)}
 	}
 	var h uint64
-	h, t.scratch = contentHash(&ev, t.scratch)
-	if prev, ok := seen.lookup(dedupeKey(ev.Tenant, ev.EventID)); ok {
+	h, t.scratch = contentHash(ev, t.scratch)
+	t.key = appendDedupeKey(t.key[:0], ev.Tenant, ev.EventID)
+	if prev, ok := seen.lookup(t.key); ok {
 		if prev == h {
 			return verdict{kind: verdictDuplicate}
 		}
 		return verdict{kind: verdictRejected, reason: ReasonDuplicateConflict,
 			detail: fmt.Sprintf("event_id %q was already priced with different content (hash %016x, this one %016x)", ev.EventID, prev, h)}
 	}
-	t.attr.Apply(&ev, &t.out)
+	t.attr.Apply(ev, &t.out) // in place: Apply reads ev before it writes t.out
 	if err := t.prices.Price(&t.out.UsageEvent, ten.ReportingCurrency, &t.out); err != nil {
 		var pe *pricing.Error
 		if errors.As(err, &pe) {
@@ -146,16 +149,21 @@ func (t *transformer) pricedKey() []byte {
 // Tenant ids cannot contain "/", so the form is unambiguous.
 func dedupeKey(tenant, eventID string) string { return tenant + "/" + eventID }
 
+// appendDedupeKey appends dedupeKey(tenant, eventID) to b.
+func appendDedupeKey(b []byte, tenant, eventID string) []byte {
+	return append(append(append(b, tenant...), '/'), eventID...)
+}
+
 // dedupeRecord returns the dedupe record's key (tenant/event_id) and value.
 func (t *transformer) dedupeRecord(hash uint64) (key, value []byte) {
-	id := dedupeKey(t.out.Tenant, t.out.EventID)
-	t.reserve(len(id) + 9)
+	n := len(t.out.Tenant) + 1 + len(t.out.EventID)
+	t.reserve(n + 9)
 	start := len(t.slab)
-	t.slab = append(t.slab, id...)
+	t.slab = appendDedupeKey(t.slab, t.out.Tenant, t.out.EventID)
 	key = t.slab[start:len(t.slab):len(t.slab)]
 	t.slab = append(t.slab, dedupeValueVersion)
 	t.slab = binary.BigEndian.AppendUint64(t.slab, hash)
-	return key, t.slab[start+len(id) : len(t.slab) : len(t.slab)]
+	return key, t.slab[start+n : len(t.slab) : len(t.slab)]
 }
 
 // dlqRecord builds the DLQ value for a rejected usage record; partial is what
