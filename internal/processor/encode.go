@@ -253,38 +253,39 @@ func appendDecimal(b []byte, d decimal.Decimal) []byte {
 		b = append(b, d.String()...)
 		return append(b, '"')
 	}
-	c := d.CoefficientInt64()
+	c := d.CoefficientInt64() // at most 18 digits: fits, and -c does too
 	b = append(b, '"')
 	if c < 0 {
 		b = append(b, '-')
 		c = -c
 	}
-	if exp == 0 {
-		b = strconv.AppendInt(b, c, 10)
-		return append(b, '"')
+	// Trailing fractional zeros are dropped arithmetically (costs carry 15+
+	// places, mostly zeros), then the remaining digits are written once.
+	scale := int(-exp)
+	u := uint64(c)
+	for scale >= 4 && u%10000 == 0 {
+		u /= 10000
+		scale -= 4
+	}
+	for scale > 0 && u%10 == 0 {
+		u /= 10
+		scale--
 	}
 	var digitsArr [20]byte
-	digits := strconv.AppendInt(digitsArr[:0], c, 10)
-	scale := int(-exp)
-	var intPart []byte
-	var leading int
-	frac := digits
-	if len(digits) > scale {
-		intPart, frac = digits[:len(digits)-scale], digits[len(digits)-scale:]
-	} else {
-		intPart, leading = []byte{'0'}, scale-len(digits)
-	}
-	end := len(frac)
-	for end > 0 && frac[end-1] == '0' {
-		end--
-	}
-	b = append(b, intPart...)
-	if end > 0 {
+	digits := strconv.AppendUint(digitsArr[:0], u, 10)
+	switch {
+	case scale == 0:
+		b = append(b, digits...)
+	case len(digits) > scale:
+		b = append(b, digits[:len(digits)-scale]...)
 		b = append(b, '.')
-		for range leading {
+		b = append(b, digits[len(digits)-scale:]...)
+	default:
+		b = append(b, '0', '.')
+		for range scale - len(digits) {
 			b = append(b, '0')
 		}
-		b = append(b, frac[:end]...)
+		b = append(b, digits...)
 	}
 	return append(b, '"')
 }
