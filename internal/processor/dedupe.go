@@ -86,12 +86,17 @@ func (ps *partSeen) evict(cutoff int64) {
 type seenSet struct {
 	parts   map[int32]*partSeen
 	pending map[string]pendingEntry
-	porder  []string
+	porder  []stagedID // pending's ids in staging order, with their entries
 }
 
 type pendingEntry struct {
 	hash uint64
 	part int32
+}
+
+type stagedID struct {
+	id string
+	pendingEntry
 }
 
 func newSeenSet() *seenSet {
@@ -113,17 +118,19 @@ func (s *seenSet) lookup(id []byte) (uint64, bool) {
 	return 0, false
 }
 
+// stage adds an event priced in the open transaction. The processor stages
+// only ids that lookup did not find, so each id is staged once.
 func (s *seenSet) stage(id string, hash uint64, part int32) {
-	s.pending[id] = pendingEntry{hash: hash, part: part}
-	s.porder = append(s.porder, id)
+	e := pendingEntry{hash: hash, part: part}
+	s.pending[id] = e
+	s.porder = append(s.porder, stagedID{id: id, pendingEntry: e})
 }
 
 // commit makes the open transaction's events part of the memory.
 func (s *seenSet) commit(at int64) {
-	for _, id := range s.porder {
-		e := s.pending[id]
+	for _, e := range s.porder {
 		if ps := s.parts[e.part]; ps != nil {
-			ps.add(id, e.hash, at)
+			ps.add(e.id, e.hash, at)
 		}
 	}
 	s.abort()

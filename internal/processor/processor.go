@@ -506,8 +506,11 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 				break
 			}
 			dk, dv := tr.dedupeRecord(v.hash)
-			sess.Produce(ctx, &kgo.Record{Topic: t.Priced, Key: tr.pricedKey(), Value: val}, promise)
-			sess.Produce(ctx, &kgo.Record{Topic: p.cfg.Dedupe.Topic, Partition: rec.Partition, Key: dk, Value: dv}, promise)
+			pr, dr := tr.record(), tr.record()
+			pr.Topic, pr.Key, pr.Value = t.Priced, tr.pricedKey(), val
+			dr.Topic, dr.Partition, dr.Key, dr.Value = p.cfg.Dedupe.Topic, rec.Partition, dk, dv
+			sess.Produce(ctx, pr, promise)
+			sess.Produce(ctx, dr, promise)
 			seen.stage(dedupeKey(tr.out.Tenant, tr.out.EventID), v.hash, rec.Partition)
 			tally.priced++
 			return

@@ -71,6 +71,7 @@ type transformer struct {
 	scratch []byte // content hash input
 	key     []byte // dedupe key of the event being transformed
 	slab    []byte
+	recs    []kgo.Record // produced records are cut from chunks of these
 }
 
 // decodeUsage is the decoder shared with the collector, so a record written
@@ -133,6 +134,18 @@ func (t *transformer) reserve(n int) {
 	if cap(t.slab)-len(t.slab) < n {
 		t.slab = make([]byte, 0, max(256<<10, n))
 	}
+}
+
+// record returns a new, zero record for producing, cut from a chunk (one
+// allocation per 32 records instead of one each). Chunks are never reused:
+// a produced record belongs to the client until its promise has run.
+func (t *transformer) record() *kgo.Record {
+	if len(t.recs) == 0 {
+		t.recs = make([]kgo.Record, 32)
+	}
+	r := &t.recs[0]
+	t.recs = t.recs[1:]
+	return r
 }
 
 // pricedKey is the priced record's key: tenant/attributed workflow.
