@@ -154,4 +154,3 @@ func (rs *rateSet) costsDecimal(q *quantities) (c [nSlots]decimal.Decimal) {
 	}
 	return c
 }
-
