@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
@@ -74,16 +75,22 @@ func compareFastGeneral(t *testing.T, b []byte) {
 			t.Fatalf("%q:\nfast    %+v\ngeneral %+v", b, fast, gen)
 		}
 	}
-	// And the whole item decoding, on the Kafka path and the collector's.
-	for _, o := range []Options{{Now: now}, {Now: now, Tenant: "acme", BorrowInput: true}} {
+	// And the whole item decoding, on the Kafka path and the collector's
+	// (with and without a CloudEvent envelope's id and time as defaults).
+	ce := itemDefaults{ID: "ce-1", Time: now.Add(-time.Hour + 1234567)}
+	for _, c := range []struct {
+		o Options
+		d itemDefaults
+	}{{Options{Now: now}, itemDefaults{}}, {Options{Now: now, Tenant: "acme", BorrowInput: true}, itemDefaults{}},
+		{Options{Now: now, Tenant: "acme", BorrowInput: true}, ce}} {
 		var withFast, without event.UsageEvent
-		errFast := decodeUsageItemWith(b, o, itemDefaults{}, &withFast, true)
-		errGen := decodeUsageItemWith(b, o, itemDefaults{}, &without, false)
+		errFast := decodeUsageItemWith(b, c.o, c.d, &withFast, true)
+		errGen := decodeUsageItemWith(b, c.o, c.d, &without, false)
 		if !reflect.DeepEqual(errFast, errGen) {
-			t.Fatalf("%q (%+v): error with fast path %v, without %v", b, o, errFast, errGen)
+			t.Fatalf("%q (%+v): error with fast path %v, without %v", b, c, errFast, errGen)
 		}
 		if !reflect.DeepEqual(withFast, without) {
-			t.Fatalf("%q (%+v):\nwith fast path %+v\nwithout        %+v", b, o, withFast, without)
+			t.Fatalf("%q (%+v):\nwith fast path %+v\nwithout        %+v", b, c, withFast, without)
 		}
 	}
 }
