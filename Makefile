@@ -13,7 +13,7 @@ GO = $(eval GO := $$(or $$(shell deploy/local/ensure-go.sh),$$(error no Go toolc
 BENCH ?= .
 BENCHTIME ?= 1s
 
-.PHONY: build test demo bench lint vet clean services services-stop services-status help
+.PHONY: build test demo bench bench-e2e lint vet clean services services-stop services-status help
 
 build: ## build bin/tokenmeter
 	$(GO) build -o bin/tokenmeter ./cmd/tokenmeter
@@ -26,6 +26,9 @@ demo: ## ClickHouse + tokenmeter on its embedded broker + load generator + summa
 
 bench: ## Go benchmarks (BENCH=regexp BENCHTIME=1s); whole-pipeline harness in bench/
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
+
+bench-e2e: ## whole pipeline on real Kafka + ClickHouse: throughput, latency, Kafka-engine comparison (ARGS=...)
+	GO=$(GO) bench/e2e/run.sh $(ARGS)
 
 lint: vet ## static checks
 vet:
