@@ -23,9 +23,11 @@
 //     to the priced_usage columns by exporting them from ClickHouse as
 //     JSONEachRow) are produced to a topic, one record per event, before a
 //     Kafka engine table exists; the group's offsets are set to the start, then
-//     a Kafka engine table and a materialized view into a copy of the tokenmeter
-//     schema (priced_usage and the same rollup views) are created, and the clock
-//     runs until count() and sum(calls) reach N there.
+//     a Kafka engine table and, in a copy of the tokenmeter schema, four
+//     materialized views on it are created: one into priced_usage and the three
+//     rollup views with the SELECTs of schemas/clickhouse/003_rollups.sql
+//     (18.16 does not cascade views). The clock runs until count() and
+//     sum(calls) reach N there.
 package main
 
 import (
