@@ -875,4 +875,3 @@ func (b *bench) kafkaEngine() error {
 		}
 	}
 }
-
