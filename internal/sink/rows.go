@@ -1,9 +1,9 @@
 package sink
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/segmentio/encoding/json"
 	"sort"
 	"time"
 
