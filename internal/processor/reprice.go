@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 )
@@ -216,8 +217,12 @@ func Reprice(ctx context.Context, k kafkax.Config, opts RepriceOptions, progress
 			if (!opts.Since.IsZero() && t.Before(opts.Since)) || (!opts.Until.IsZero() && !t.Before(opts.Until)) {
 				return
 			}
-			var ev event.UsageEvent
-			_ = json.Unmarshal(d.Original, &ev) // for the key only; the processor validates
+			// The key the record had: decoded by the processor's own decoder, so a
+			// replay lands on the partition (and dedupe state) a retry would.
+			ev, err := ingest.DecodeUsage(d.Original, time.Time{})
+			if err != nil {
+				_ = json.Unmarshal(d.Original, &ev) // best effort; the processor rejects it again
+			}
 			batch = append(batch, &kgo.Record{
 				Topic:   k.Topics.Usage,
 				Key:     ev.Key(),
