@@ -48,6 +48,15 @@ type Config struct {
 	// reference table on start, as `tokenmeter migrate` does. Default false
 	// (run `tokenmeter migrate CONFIG` as a deploy step); the demo turns it on.
 	AutoMigrate bool `yaml:"auto_migrate"`
+	// OutcomeDedupeWindow is how far back (by event_time) the sink
+	// remembers the (tenant, outcome_id) pairs it stored, per outcomes
+	// partition, to drop re-sent outcomes (a client retrying POST
+	// /v1/outcomes after a partial acknowledgement). On every partition
+	// assignment the set is rebuilt from the outcomes table rows of that
+	// partition with event_time >= now - window; a duplicate whose first
+	// copy is older than that is stored again. Memory: roughly 100 bytes
+	// per remembered outcome. Default 168h; must be > 0.
+	OutcomeDedupeWindow time.Duration `yaml:"outcome_dedupe_window"`
 }
 
 // ApplyDefaults fills unset fields.
@@ -79,6 +88,9 @@ func (c *Config) ApplyDefaults() {
 	if c.StartupWait == 0 {
 		c.StartupWait = 30 * time.Second
 	}
+	if c.OutcomeDedupeWindow == 0 {
+		c.OutcomeDedupeWindow = 168 * time.Hour
+	}
 }
 
 // Validate reports every problem at once, each prefixed with its field path.
@@ -107,6 +119,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StartupWait < 0 {
 		errs = append(errs, errors.New("startup_wait: must not be negative"))
+	}
+	if c.OutcomeDedupeWindow <= 0 {
+		errs = append(errs, errors.New("outcome_dedupe_window: must be > 0"))
 	}
 	return errors.Join(errs...)
 }

@@ -17,6 +17,9 @@
 // before it learned so, and an insert that failed is repeated until it
 // succeeds. See flushPartition for each step and what breaks where.
 //
+// Outcomes are also de-duplicated by (tenant, outcome_id) within each
+// outcomes partition: see partBuf.stored and docs/clickhouse.md.
+//
 // # Backpressure
 //
 // Memory is bounded by MaxBufferedBytes (fetching pauses above it) plus one
@@ -81,6 +84,7 @@ type Sink struct {
 	mLatency metric.Float64Histogram
 	mDropped metric.Int64Counter
 	mDLQ     metric.Int64Counter
+	mDupOut  metric.Int64Counter
 }
 
 type topicPartition struct {
@@ -97,7 +101,18 @@ type partBuf struct {
 	// uncertain: the last insert failed, so it may or may not have landed;
 	// the next flush first asks ClickHouse what it holds.
 	uncertain bool
+	// Outcome dedupe (outcomes partitions only). stored: the (tenant,
+	// outcome_id) pairs ClickHouse holds for this partition, with their
+	// event_time: read from ClickHouse on assignment (resumeFromClickHouse)
+	// and extended after each successful insert. pending: those of the
+	// buffered rows. A record whose pair is in either is not buffered.
+	stored  map[outcomeKey]time.Time
+	pending map[outcomeKey]struct{}
+	pruneAt int // prune stored (entries older than the window) above this size
 }
+
+// outcomeKey identifies an outcome for de-duplication.
+type outcomeKey struct{ tenant, id string }
 
 type pendingRow struct {
 	table  *table
@@ -106,6 +121,9 @@ type pendingRow struct {
 	offset int64
 	size   int
 	record *kgo.Record // for a dlq row if ClickHouse cannot hold the row
+	// okey is set on outcomes rows (okey.id != ""): the dedupe key.
+	okey  outcomeKey
+	otime time.Time
 }
 
 // New builds the role; it validates cfg first. The ClickHouse connection is
@@ -153,6 +171,8 @@ func (s *Sink) initMetrics() error {
 	s.mDropped, err = m.Int64Counter("tokenmeter.sink.already_stored", metric.WithDescription("buffered rows skipped because ClickHouse already held them"))
 	errs = append(errs, err)
 	s.mDLQ, err = m.Int64Counter("tokenmeter.sink.dlq_rows", metric.WithDescription("records the sink itself rejected into the dlq table, by reason (undecodable, unstorable)"))
+	errs = append(errs, err)
+	s.mDupOut, err = m.Int64Counter("tokenmeter.sink.duplicate_outcomes", metric.WithDescription("outcome records skipped because an outcome with the same tenant and outcome_id is already stored or buffered for the partition"))
 	errs = append(errs, err)
 	s.mLatency, err = m.Float64Histogram("tokenmeter.sink.insert_duration", metric.WithUnit("s"), metric.WithDescription("duration of one insert block"),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
@@ -490,6 +510,8 @@ func (s *Sink) add(r *kgo.Record, now time.Time) {
 		s.parts[tp] = pb
 	}
 	t := s.tables[r.Topic]
+	var okey outcomeKey
+	var otime time.Time
 	var row pendingRow
 	if t == nil {
 		vals, split := sinkDLQ(r, fmt.Errorf("no table for topic %s", r.Topic), now)
@@ -501,6 +523,25 @@ func (s *Sink) add(r *kgo.Record, now time.Time) {
 		s.countDLQ("undecodable")
 	} else {
 		row = pendingRow{table: t, values: vals, split: split}
+		if t == outcomesTable {
+			okey, otime = outcomeKeyOf(vals)
+			if pb.isDuplicate(okey) {
+				if s.mDupOut != nil {
+					s.mDupOut.Add(context.Background(), 1)
+				}
+				if len(pb.rows) == 0 && s.cl != nil {
+					// Everything before it is stored: the (informational)
+					// committed offset may move past it.
+					s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{r.Topic: {r.Partition: {Epoch: -1, Offset: r.Offset + 1}}})
+				}
+				return
+			}
+			if pb.pending == nil {
+				pb.pending = map[outcomeKey]struct{}{}
+			}
+			pb.pending[okey] = struct{}{}
+			row.okey, row.otime = okey, otime
+		}
 	}
 	row.values = append(row.values, r.Topic, r.Partition, r.Offset)
 	row.offset = r.Offset
@@ -670,6 +711,11 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) (freed int, err 
 			bad := &pb.rows[rowErr.Row]
 			vals, split := sinkDLQ(bad.record, fmt.Errorf("clickhouse cannot store it: %w", rowErr), time.Now())
 			bad.table, bad.split = dlqTable, split
+			if bad.okey.id != "" {
+				// Not stored as an outcome: a later copy may be.
+				delete(pb.pending, bad.okey)
+				bad.okey = outcomeKey{}
+			}
 			bad.values = append(vals, bad.record.Topic, bad.record.Partition, bad.record.Offset)
 			s.log().Warn("row clickhouse cannot hold stored in dlq table", "topic", pb.tp.topic, "partition", pb.tp.partition, "offset", bad.offset, "err", rowErr.Err)
 			s.countDLQ("unstorable")
@@ -686,6 +732,7 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) (freed int, err 
 			s.mLatency.Record(ctx, time.Since(start).Seconds(), attrs)
 		}
 		last := run[n-1].offset
+		pb.markStored(run)
 		pb.rows = pb.rows[n:]
 		pb.bytes -= size
 		freed += size
@@ -696,7 +743,58 @@ func (s *Sink) flushPartition(ctx context.Context, pb *partBuf) (freed int, err 
 	if len(pb.rows) == 0 {
 		pb.rows = nil
 	}
+	pb.pruneStored(time.Now().Add(-s.cfg.OutcomeDedupeWindow))
 	return freed, nil
+}
+
+// outcomeKeyOf reads the dedupe key and event_time from an outcomes row
+// (decodeOutcome's column order: outcome_id, event_time, ..., tenant).
+func outcomeKeyOf(vals []any) (outcomeKey, time.Time) {
+	id, _ := vals[0].(string)
+	ts, _ := vals[1].(time.Time)
+	tenant, _ := vals[5].(string)
+	return outcomeKey{tenant: tenant, id: id}, ts
+}
+
+// isDuplicate reports whether an outcome with key k is already stored or
+// buffered for this partition. The first copy wins, even if a later one
+// carries different content.
+func (pb *partBuf) isDuplicate(k outcomeKey) bool {
+	if _, ok := pb.stored[k]; ok {
+		return true
+	}
+	_, ok := pb.pending[k]
+	return ok
+}
+
+// markStored moves the outcome keys of rows ClickHouse now holds from
+// pending to stored.
+func (pb *partBuf) markStored(rows []pendingRow) {
+	for i := range rows {
+		if rows[i].okey.id == "" {
+			continue
+		}
+		if pb.stored == nil {
+			pb.stored = map[outcomeKey]time.Time{}
+		}
+		pb.stored[rows[i].okey] = rows[i].otime
+		delete(pb.pending, rows[i].okey)
+	}
+}
+
+// pruneStored forgets stored outcomes older than cutoff once the set has
+// doubled since the last prune, keeping memory to about the window's worth
+// (what a rebuild from ClickHouse would hold).
+func (pb *partBuf) pruneStored(cutoff time.Time) {
+	if len(pb.stored) <= max(pb.pruneAt, 4096) {
+		return
+	}
+	for k, ts := range pb.stored {
+		if ts.Before(cutoff) {
+			delete(pb.stored, k)
+		}
+	}
+	pb.pruneAt = 2 * len(pb.stored)
 }
 
 // skipHeld drops the buffered rows ClickHouse already holds and returns
@@ -709,6 +807,7 @@ func (s *Sink) skipHeld(pb *partBuf, held int64) (freed int) {
 		i++
 	}
 	if i > 0 {
+		pb.markStored(pb.rows[:i])
 		pb.rows = pb.rows[i:]
 		if s.mDropped != nil {
 			s.mDropped.Add(context.Background(), int64(i))
@@ -771,6 +870,13 @@ func (s *Sink) resumeFromClickHouse(ctx context.Context, offsets map[string]map[
 			}
 			wait = min(wait*2, s.cfg.RetryMax)
 		}
+		var sets map[int32]map[outcomeKey]time.Time
+		if topic == s.deps.Kafka.Topics.Outcomes {
+			var err error
+			if sets, err = s.outcomeSets(ctx, topic, parts); err != nil {
+				return nil, err
+			}
+		}
 		s.mu.Lock()
 		s.resumeErr = nil
 		s.publishHealth()
@@ -782,11 +888,45 @@ func (s *Sink) resumeFromClickHouse(ctx context.Context, offsets map[string]map[
 			}
 			// Anything still buffered from an earlier assignment is stale.
 			s.dropLocked(topicPartition{topic, p})
+			if sets != nil {
+				s.parts[topicPartition{topic, p}] = &partBuf{tp: topicPartition{topic, p}, stored: sets[p], pruneAt: 2 * len(sets[p])}
+			}
 		}
 		s.mu.Unlock()
 		s.log().Info("resuming from clickhouse", "topic", topic, "partitions", len(parts), "held", held)
 	}
 	return offsets, nil
+}
+
+// outcomeSets reads, per assigned outcomes partition, the outcome dedupe
+// set from ClickHouse (see Config.OutcomeDedupeWindow), retrying like the
+// resume offsets until it succeeds or ctx ends.
+func (s *Sink) outcomeSets(ctx context.Context, topic string, parts map[int32]kgo.Offset) (map[int32]map[outcomeKey]time.Time, error) {
+	wait := s.cfg.RetryInitial
+	out := map[int32]map[outcomeKey]time.Time{}
+	for p := range parts {
+		for {
+			qctx, cancel := context.WithTimeout(ctx, s.cfg.InsertTimeout)
+			set, err := s.store.OutcomeKeys(qctx, topic, p, s.cfg.OutcomeDedupeWindow)
+			cancel()
+			if err == nil {
+				out[p] = set
+				break
+			}
+			s.mu.Lock()
+			s.resumeErr = err
+			s.publishHealth()
+			s.mu.Unlock()
+			s.log().Warn("cannot read stored outcome ids from clickhouse; retrying", "topic", topic, "partition", p, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(wait):
+			}
+			wait = min(wait*2, s.cfg.RetryMax)
+		}
+	}
+	return out, nil
 }
 
 // dropPartitions forgets the buffers of partitions this member no longer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -17,6 +18,10 @@ type Store interface {
 	// HeldOffsets returns, per partition of topic, the highest Kafka offset
 	// ClickHouse holds in any table the sink writes.
 	HeldOffsets(ctx context.Context, topic string) (map[int32]int64, error)
+	// OutcomeKeys returns the (tenant, outcome_id) pairs, with their
+	// event_time, of the outcomes table rows read from topic/partition
+	// whose event_time is at most window old (the outcome dedupe set).
+	OutcomeKeys(ctx context.Context, topic string, partition int32, window time.Duration) (map[outcomeKey]time.Time, error)
 	// Ping checks that the server answers.
 	Ping(ctx context.Context) error
 }
@@ -85,6 +90,33 @@ func (s *chStore) HeldOffsets(ctx context.Context, topic string) (map[int32]int6
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read %s.sink_offsets: %w", s.db, err)
+	}
+	return out, nil
+}
+
+func (s *chStore) OutcomeKeys(ctx context.Context, topic string, partition int32, window time.Duration) (map[outcomeKey]time.Time, error) {
+	if s.replicated {
+		if err := s.conn.Exec(ctx, "SYSTEM SYNC REPLICA "+s.db+".outcomes"); err != nil {
+			return nil, fmt.Errorf("sync replica %s.outcomes: %w", s.db, err)
+		}
+	}
+	rows, err := s.conn.Query(ctx, "SELECT tenant, outcome_id, min(event_time) FROM "+s.db+".outcomes WHERE kafka_topic = ? AND kafka_partition = ? AND event_time >= now() - ? GROUP BY tenant, outcome_id",
+		topic, partition, uint64(window/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("read %s.outcomes ids: %w", s.db, err)
+	}
+	defer rows.Close()
+	out := map[outcomeKey]time.Time{}
+	for rows.Next() {
+		var k outcomeKey
+		var ts time.Time
+		if err := rows.Scan(&k.tenant, &k.id, &ts); err != nil {
+			return nil, fmt.Errorf("read %s.outcomes ids: %w", s.db, err)
+		}
+		out[k] = ts
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s.outcomes ids: %w", s.db, err)
 	}
 	return out, nil
 }
