@@ -16,6 +16,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/budget"
 	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/collector"
+	"github.com/tokenmeter/tokenmeter/internal/configerr"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/processor"
@@ -171,7 +172,7 @@ func (c *Config) Validate() error {
 		if err == nil {
 			return
 		}
-		for _, e := range flatten(err) {
+		for _, e := range configerr.Leaves(err) {
 			errs = append(errs, fmt.Errorf("%s%s", name, joinPath(e.Error())))
 		}
 	}
@@ -243,16 +244,4 @@ func joinPath(s string) string {
 		return s
 	}
 	return "." + s
-}
-
-// flatten unwraps errors.Join trees into their leaves.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

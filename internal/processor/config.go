@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
+	"github.com/tokenmeter/tokenmeter/internal/configerr"
 )
 
 // Config is the `processor:` section of a pipeline config.
@@ -112,7 +113,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("dedupe.window: %s is below 1m", c.Dedupe.Window))
 	}
 	if err := c.Attribution.Validate(); err != nil {
-		for _, e := range flatten(err) {
+		for _, e := range configerr.Leaves(err) {
 			errs = append(errs, fmt.Errorf("attribution.%w", e))
 		}
 	}
@@ -126,15 +127,4 @@ func (c Config) Resolved(resolve func(string) string) Config {
 		c.Attribution.Directory = resolve(c.Attribution.Directory)
 	}
 	return c
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
