@@ -2,8 +2,10 @@
 # ClickHouse for tests and the demo.
 #
 #   clickhouse.sh start    use CLICKHOUSE_ADDR if it answers, else one already on
-#                          127.0.0.1:9000, else install Debian's clickhouse-server
+#                          127.0.0.1:9000, else install the current ClickHouse
+#                          engine (26.7, libchdb.so from npm, pinned + checksummed)
 #                          if missing and start our own (state in .local/clickhouse)
+#   clickhouse.sh install  only install the engine and its launcher
 #   clickhouse.sh stop     stop the server we started (pid file); never any other
 #   clickhouse.sh status   exit 0 if a server answers at the address `env` prints
 #   clickhouse.sh env      print `export CLICKHOUSE_ADDR=… CLICKHOUSE_HTTP_ADDR=…`
@@ -11,7 +13,11 @@
 # Env: CLICKHOUSE_ADDR (native host:port), CLICKHOUSE_HTTP_ADDR (host:port),
 #      CLICKHOUSE_START_TIMEOUT (seconds, default 90), CLICKHOUSE_LOCAL_PORT /
 #      CLICKHOUSE_LOCAL_HTTP_PORT / CLICKHOUSE_LOCAL_INTERSERVER_PORT (ports of
-#      our own server: 9000 / 8123 / 9009), TOKENMETER_LOCAL_DIR (state, .local).
+#      our own server: 9000 / 8123 / 9009), TOKENMETER_LOCAL_DIR (state, .local),
+#      TOKENMETER_CACHE_DIR (engine cache, ~/.cache/tokenmeter).
+#
+# For development and tests only: the engine is `clickhouse local` serving
+# (no Keeper, so no Replicated tables). Production runs clickhouse-server.
 set -euo pipefail
 TM_SCRIPT=clickhouse
 # shellcheck source=lib.sh
@@ -65,33 +71,61 @@ render_config() {
 	done
 }
 
-server_bin() {
-	if command -v clickhouse-server >/dev/null 2>&1; then
-		command -v clickhouse-server
-	elif [ -x /usr/sbin/clickhouse-server ]; then
-		echo /usr/sbin/clickhouse-server
-	elif command -v clickhouse >/dev/null 2>&1; then
-		echo "$(command -v clickhouse) server"
-	else
-		return 1
+# The engine: ClickHouse 26.7 as libchdb.so from the npm registry, pinned by
+# version and by the sha256 of the package tarball, cached per machine (it is
+# 566 MB unpacked) so every clone and worktree shares one copy.
+CHDB_PACKAGE="@chdb/lib-linux-x64-gnu"
+CHDB_VERSION="26.7.3-stable.1"
+CHDB_SHA256="c0d32b129e988f2b9a9a31c9141aecf5e1e2453f9a079efc4d36ab8e3f92b2ad"
+CHDB_DIR="${TOKENMETER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tokenmeter}/chdb-$CHDB_VERSION"
+LAUNCHER="$CHDB_DIR/tokenmeter-clickhouse"
+
+# install_engine: npm pack the pinned package, check its sha256, keep
+# libchdb.so, and build the launcher (deploy/local/clickhouse/chserve.c)
+# against it. Idempotent; a rebuilt launcher source rebuilds the launcher.
+install_engine() {
+	local src="$TM_ROOT/deploy/local/clickhouse/chserve.c"
+	if [ -x "$LAUNCHER" ] && [ -s "$CHDB_DIR/libchdb.so" ] && [ "$LAUNCHER" -nt "$src" ]; then
+		return 0
 	fi
+	mkdir -p "$CHDB_DIR"
+	# Several worktrees may start at once: one installs, the others wait.
+	exec 8>"$CHDB_DIR/.lock"
+	flock 8
+	if [ ! -s "$CHDB_DIR/libchdb.so" ]; then
+		command -v npm >/dev/null 2>&1 || tm_apt_install nodejs npm
+		local tmp
+		tmp=$(mktemp -d "$CHDB_DIR/.pack.XXXXXX")
+		tm_log "installing the ClickHouse engine: npm pack $CHDB_PACKAGE@$CHDB_VERSION (~180 MB)"
+		(cd "$tmp" && npm pack --silent "$CHDB_PACKAGE@$CHDB_VERSION" >/dev/null) ||
+			{ rm -rf "$tmp"; tm_die "npm pack $CHDB_PACKAGE@$CHDB_VERSION failed"; }
+		local tgz sum
+		tgz=$(ls "$tmp"/*.tgz)
+		sum=$(sha256sum "$tgz" | cut -d' ' -f1)
+		if [ "$sum" != "$CHDB_SHA256" ]; then
+			rm -rf "$tmp"
+			tm_die "$CHDB_PACKAGE@$CHDB_VERSION: sha256 $sum, expected $CHDB_SHA256; refusing to use it"
+		fi
+		tar -xzf "$tgz" -C "$tmp" package/libchdb.so
+		mv "$tmp/package/libchdb.so" "$CHDB_DIR/libchdb.so"
+		rm -rf "$tmp"
+	fi
+	if [ ! -x "$LAUNCHER" ] || [ "$src" -nt "$LAUNCHER" ]; then
+		command -v gcc >/dev/null 2>&1 || tm_apt_install gcc libc6-dev
+		gcc -O2 -o "$LAUNCHER.new" "$src" -L"$CHDB_DIR" -lchdb -Wl,-rpath,"$CHDB_DIR" ||
+			tm_die "building the ClickHouse launcher failed"
+		mv "$LAUNCHER.new" "$LAUNCHER"
+	fi
+	flock -u 8
+	tm_log "ClickHouse engine $CHDB_VERSION ready in $CHDB_DIR"
 }
 
+# The query that starts the listeners and then keeps the engine serving: it
+# holds one query slot (visible in system.processes) for about three years.
+SERVE_QUERY="SYSTEM START LISTEN TCP; SYSTEM START LISTEN HTTP; SELECT sleepEachRow(1) FROM numbers(100000000) SETTINGS max_block_size = 1 FORMAT Null"
+
 start_own() {
-	local bin
-	if ! bin=$(server_bin); then
-		tm_log "clickhouse-server not installed; installing Debian's package"
-		tm_apt_install clickhouse-server clickhouse-client
-		bin=$(server_bin) || tm_die "clickhouse-server still not found after apt-get install"
-		# On a systemd machine the package starts its own service on 9000
-		# with /etc config; we installed it only to run our own (.local
-		# config: capped threads, our users), so switch that service off.
-		if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] &&
-			systemctl is-active --quiet clickhouse-server 2>/dev/null; then
-			tm_log "stopping and disabling the clickhouse-server system service the package just started"
-			tm_sudo systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
-		fi
-	fi
+	install_engine
 	if tm_pid_alive "$PIDFILE"; then
 		tm_log "our server (pid $(cat "$PIDFILE")) is running but not answering yet; waiting"
 	else
@@ -100,14 +134,16 @@ start_own() {
 		fi
 		render_config
 		rm -f "$PIDFILE"
-		tm_log "starting $bin (data in $STATE)"
+		tm_log "starting ClickHouse $CHDB_VERSION (data in $STATE)"
 		# Own session (setsid) so Ctrl-C in the caller's terminal does not
 		# reach it. Without job control a background job is not a process
 		# group leader, so setsid execs in place and $! is the server's pid.
-		# shellcheck disable=SC2086
 		(
 			cd "$STATE"
-			setsid $bin --config-file="$STATE/etc/config.xml" </dev/null >>"$STATE/log/stdout.log" 2>&1 &
+			setsid "$LAUNCHER" --config-file="$STATE/etc/config.xml" --path="$STATE/data/" \
+				--listen_host=127.0.0.1 --tcp_port="$LOCAL_TCP_PORT" --http_port="$LOCAL_HTTP_PORT" \
+				--log-level=warning --query "$SERVE_QUERY" \
+				</dev/null >>"$STATE/log/stdout.log" 2>>"$STATE/log/clickhouse-server.err.log" &
 			echo $! >"$PIDFILE"
 		)
 		# Interrupted before it answers: do not leave a half-started server.
@@ -115,6 +151,8 @@ start_own() {
 		trap 'tm_stop_pidfile "$PIDFILE" 10; exit 143' TERM
 	fi
 	local start=$SECONDS
+	# The engine prints errors and may keep running: ready means /ping
+	# answers and the process is alive.
 	while ! answers "127.0.0.1:$LOCAL_TCP_PORT"; do
 		if [ $((SECONDS - start)) -ge "$START_TIMEOUT" ]; then
 			tail -n 20 "$STATE/log/clickhouse-server.err.log" "$STATE/log/stdout.log" >&2 2>/dev/null || true
@@ -123,9 +161,9 @@ start_own() {
 		fi
 		if ! tm_pid_alive "$PIDFILE"; then
 			tail -n 30 "$STATE/log/clickhouse-server.err.log" "$STATE/log/stdout.log" >&2 2>/dev/null || true
-			tm_die "ClickHouse server exited during start-up; logs in $STATE/log"
+			tm_die "ClickHouse exited during start-up; logs in $STATE/log"
 		fi
-		sleep 0.5
+		sleep 0.2
 	done
 	tm_log "started; native 127.0.0.1:$LOCAL_TCP_PORT, HTTP 127.0.0.1:$LOCAL_HTTP_PORT ($((SECONDS - start))s)"
 	trap - INT TERM
@@ -180,11 +218,12 @@ cmd_env() {
 
 case "${1:-}" in
 start) cmd_start ;;
+install) install_engine ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
 *)
-	echo "usage: $0 start|stop|status|env" >&2
+	echo "usage: $0 start|stop|status|env|install" >&2
 	exit 2
 	;;
 esac
