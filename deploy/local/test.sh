@@ -51,6 +51,11 @@ tm_log "go mod download (in the background)"
 go mod download >"$TM_LOCAL/go-mod-download.log" 2>&1 &
 mod_pid=$!
 
+tm_log "Python test tooling (tests/python/*, in the background)"
+"$TM_ROOT/deploy/local/python.sh" ensure-all >"$TM_LOCAL/python.log" 2>&1 &
+py_pid=$!
+export TOKENMETER_VENV_DIR="$TM_LOCAL"
+
 start_service clickhouse "$TM_LOCAL/clickhouse/clickhouse-server.pid"
 start_service kafka "$TM_LOCAL/kafka/kafka.pid"
 eval "$("$TM_ROOT/deploy/local/clickhouse.sh" env)"
@@ -60,6 +65,10 @@ export TOKENMETER_REQUIRE_SERVICES=1
 if ! wait "$mod_pid"; then
 	cat "$TM_LOCAL/go-mod-download.log" >&2
 	tm_die "go mod download failed"
+fi
+if ! wait "$py_pid"; then
+	cat "$TM_LOCAL/python.log" >&2
+	tm_die "Python test tooling failed to install"
 fi
 tm_log "ready in $((SECONDS - t0))s: CLICKHOUSE_ADDR=$CLICKHOUSE_ADDR CLICKHOUSE_HTTP_ADDR=$CLICKHOUSE_HTTP_ADDR KAFKA_BROKERS=$KAFKA_BROKERS"
 

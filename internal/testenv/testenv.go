@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,6 +37,7 @@ const (
 	EnvClickHouseAddr     = "CLICKHOUSE_ADDR"
 	EnvClickHouseHTTPAddr = "CLICKHOUSE_HTTP_ADDR"
 	EnvRequireServices    = "TOKENMETER_REQUIRE_SERVICES"
+	EnvVenvDir            = "TOKENMETER_VENV_DIR"
 )
 
 // ClickHouseSettings are the session settings every tokenmeter connection
@@ -167,6 +169,25 @@ func ClickHouse(t testing.TB) (driver.Conn, string) {
 		}
 	})
 	return conn, db
+}
+
+// Python returns the interpreter of the pinned virtualenv for a test-tooling
+// area (tests/python/AREA), built by `deploy/local/python.sh ensure AREA`
+// under TOKENMETER_VENV_DIR (make test sets it and builds every area first).
+func Python(t testing.TB, area string) string {
+	t.Helper()
+	dir := strings.TrimSpace(os.Getenv(EnvVenvDir))
+	if dir == "" {
+		unavailable(t, EnvVenvDir, "the Python test tooling (deploy/local/python.sh ensure "+area+")")
+	}
+	py := filepath.Join(dir, "venv-"+area, "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		if RequireServices() {
+			t.Fatalf("testenv: %s missing: run deploy/local/python.sh ensure %s", py, area)
+		}
+		t.Skipf("testenv: %s missing; run deploy/local/python.sh ensure %s", py, area)
+	}
+	return py
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
