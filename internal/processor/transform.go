@@ -87,13 +87,6 @@ var decodeUsage = ingest.DecodeUsageWithin
 func (t *transformer) transform(key, value []byte, now time.Time, seen *seenSet) verdict {
 	t.out = event.PricedUsageEvent{}
 	ev := &t.out.UsageEvent
-	if len(key)+len(value) > t.limits.MaxRecordBytes {
-		// Refused before decoding, as the collector refuses it: its priced
-		// record could exceed the brokers' max.message.bytes, and a priced
-		// record the broker refuses would stop the partition.
-		return verdict{kind: verdictRejected, reason: ingest.ReasonLimit,
-			detail: fmt.Sprintf("record is %d bytes (key + value), over limits.%s (%d)", len(key)+len(value), limits.BreachRecord, t.limits.MaxRecordBytes)}
-	}
 	if err := decodeUsage(value, now, t.limits, ev); err != nil {
 		// t.out.UsageEvent: what could be decoded, for the DLQ record.
 		var ie *ingest.ItemError
@@ -101,6 +94,13 @@ func (t *transformer) transform(key, value []byte, now time.Time, seen *seenSet)
 			return verdict{kind: verdictRejected, reason: ie.Reason, detail: ie.Error()}
 		}
 		return verdict{kind: verdictRejected, reason: ingest.ReasonInvalidJSON, detail: err.Error()}
+	}
+	if len(key)+len(value) > t.limits.MaxRecordBytes {
+		// Refused as the collector refuses it: its priced record could
+		// exceed the brokers' max.message.bytes, and a priced record the
+		// broker refuses would stop the partition.
+		return verdict{kind: verdictRejected, reason: ingest.ReasonLimit,
+			detail: fmt.Sprintf("record is %d bytes (key + value), over limits.%s (%d)", len(key)+len(value), limits.BreachRecord, t.limits.MaxRecordBytes)}
 	}
 	ten, ok := t.tenants.Lookup(ev.Tenant)
 	if !ok {
