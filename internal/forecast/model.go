@@ -185,10 +185,10 @@ func (r *Result) sum(keep func(*Line) bool) decimal.Decimal {
 
 // WorkflowMonthRow sums a workflow's model lines for one month.
 type WorkflowMonthRow struct {
-	Workflow, Team string
-	Month          Month
+	Workflow, Team                                string
+	Month                                         Month
 	Users, Sessions, Calls, Outcomes, Value, Cost decimal.Decimal
-	Tokens         ClassTokens
+	Tokens                                        ClassTokens
 }
 
 // ByWorkflowMonth sums lines per workflow and month, in plan order then month.
