@@ -32,6 +32,7 @@ type Line struct {
 	Sessions       decimal.Decimal // this model's share of the sessions
 	Calls          decimal.Decimal
 	Tokens         ClassTokens // totals for the month
+	PerCall        ClassTokens // the average call priced (after scaling)
 	Rates          ClassRates
 	FXRate         decimal.Decimal // planning rate pricing currency -> reporting
 	CostPricing    decimal.Decimal // in Rates.Currency
@@ -110,7 +111,7 @@ func Build(p *Plan, eng Pricer, opt Options) (*Result, error) {
 				perCall := r.PerCall(tok).Mul(orOne(s.Price))
 				l := Line{
 					Workflow: w.Name, Team: w.Team, Model: model, Month: m,
-					Users: users, Sessions: sessions.Mul(sh), Calls: mc, Tokens: tok.Mul(mc), Rates: r, FXRate: fx,
+					Users: users, Sessions: sessions.Mul(sh), Calls: mc, Tokens: tok.Mul(mc), PerCall: tok, Rates: r, FXRate: fx,
 					CostPricing: perCall.Mul(mc),
 				}
 				l.Cost = l.CostPricing.Mul(fx)
@@ -234,4 +235,17 @@ func joinErrs(errs []error) error {
 		}
 	}
 	return errorsJoin(out)
+}
+
+// RatesFor prices one call shape of model on the plan's tier for workflow wf
+// in month m, with the plan's FX rate (for the variance bridge's calls the
+// plan never had).
+func RatesFor(p *Plan, eng Pricer, model, tier string, m Month, perCall ClassTokens) (ClassRates, decimal.Decimal, error) {
+	rc := &rateCache{eng: eng, tenant: p.Tenant}
+	r, err := rc.rates(model, tier, m, p.MonthStart(m), perCall)
+	if err != nil {
+		return ClassRates{}, decimal.Zero, err
+	}
+	fx, err := p.fx(r.Currency)
+	return r, fx, err
 }
