@@ -76,17 +76,17 @@ type QuarterRate struct {
 
 // ComplianceFacts is v_budget_compliance for one month.
 type ComplianceFacts struct {
-	Month          int
-	Status         string
-	Budgets        int64
-	Within         int64
-	Share          Value // 0..1
-	OverBudgetIDs  []string
+	Month         int
+	Status        string
+	Budgets       int64
+	Within        int64
+	Share         Value // 0..1
+	OverBudgetIDs []string
 }
 
 // AlertFacts is one budget alert in the period.
 type AlertFacts struct {
-	Time                         time.Time
+	Time                          time.Time
 	BudgetID, Kind, Scope, Detail string
 }
 
