@@ -181,7 +181,20 @@ type match struct {
 	model    string
 }
 
-func (e *Engine) find(ev *event.UsageEvent) (match, *Error) {
+func (e *Engine) find(ev *event.UsageEvent) (match, *Error) { return e.findTier(ev, longByThreshold) }
+
+// longMode says how findTier picks between a tier and its long-context
+// variant: by the entry's threshold on this request's input (events), or as
+// told (aggregates of many requests, whose summed input says nothing).
+type longMode int8
+
+const (
+	longByThreshold longMode = iota
+	longNo
+	longYes
+)
+
+func (e *Engine) findTier(ev *event.UsageEvent, lm longMode) (match, *Error) {
 	var m match
 	m.provider = e.cat.canonicalProvider(lower(ev.Provider))
 	model := lower(ev.Model)
@@ -200,6 +213,9 @@ func (e *Engine) find(ev *event.UsageEvent) (match, *Error) {
 		return m, &Error{Reason: ReasonUnknownModel, Detail: fmt.Sprintf("unknown service tier %q", ev.ServiceTier)}
 	}
 	long := m.entry.longThreshold > 0 && ev.InputTokens > m.entry.longThreshold
+	if lm != longByThreshold {
+		long = lm == longYes
+	}
 	if long {
 		ti += len(tierNames)
 	}
@@ -290,10 +306,14 @@ var one = decimal.NewFromInt(1)
 // the per-class Cost* fields are effective costs and add up exactly to
 // EffectiveCost. FX: the latest rate dated on or before the event's UTC date.
 func (e *Engine) Price(ev *event.UsageEvent, billingCurrency string, out *event.PricedUsageEvent) error {
+	return e.price(ev, billingCurrency, out, longByThreshold)
+}
+
+func (e *Engine) price(ev *event.UsageEvent, billingCurrency string, out *event.PricedUsageEvent, lm longMode) error {
 	if err := checkCounts(ev); err != nil {
 		return err
 	}
-	m, perr := e.find(ev)
+	m, perr := e.findTier(ev, lm)
 	if perr != nil {
 		return perr
 	}
