@@ -181,20 +181,7 @@ type match struct {
 	model    string
 }
 
-func (e *Engine) find(ev *event.UsageEvent) (match, *Error) { return e.findTier(ev, longByThreshold) }
-
-// longMode says how findTier picks between a tier and its long-context
-// variant: by the entry's threshold on this request's input (events), or as
-// told (aggregates of many requests, whose summed input says nothing).
-type longMode int8
-
-const (
-	longByThreshold longMode = iota
-	longNo
-	longYes
-)
-
-func (e *Engine) findTier(ev *event.UsageEvent, lm longMode) (match, *Error) {
+func (e *Engine) find(ev *event.UsageEvent) (match, *Error) {
 	var m match
 	m.provider = e.cat.canonicalProvider(lower(ev.Provider))
 	model := lower(ev.Model)
@@ -213,9 +200,6 @@ func (e *Engine) findTier(ev *event.UsageEvent, lm longMode) (match, *Error) {
 		return m, &Error{Reason: ReasonUnknownModel, Detail: fmt.Sprintf("unknown service tier %q", ev.ServiceTier)}
 	}
 	long := m.entry.longThreshold > 0 && ev.InputTokens > m.entry.longThreshold
-	if lm != longByThreshold {
-		long = lm == longYes
-	}
 	if long {
 		ti += len(tierNames)
 	}
@@ -306,17 +290,19 @@ var one = decimal.NewFromInt(1)
 // the per-class Cost* fields are effective costs and add up exactly to
 // EffectiveCost. FX: the latest rate dated on or before the event's UTC date.
 func (e *Engine) Price(ev *event.UsageEvent, billingCurrency string, out *event.PricedUsageEvent) error {
-	return e.price(ev, billingCurrency, out, longByThreshold)
-}
-
-func (e *Engine) price(ev *event.UsageEvent, billingCurrency string, out *event.PricedUsageEvent, lm longMode) error {
 	if err := checkCounts(ev); err != nil {
 		return err
 	}
-	m, perr := e.findTier(ev, lm)
+	m, perr := e.find(ev)
 	if perr != nil {
 		return perr
 	}
+	return e.priceMatch(ev, &m, billingCurrency, out)
+}
+
+// priceMatch prices ev's quantities at the catalogue entry, tier and
+// contract already chosen in m.
+func (e *Engine) priceMatch(ev *event.UsageEvent, m *match, billingCurrency string, out *event.PricedUsageEvent) error {
 	cur := m.entry.currency
 	if billingCurrency == "" {
 		billingCurrency = cur
@@ -348,8 +334,8 @@ func (e *Engine) price(ev *event.UsageEvent, billingCurrency string, out *event.
 	} else {
 		out.FXRate, out.FXDate = one, ev.EventTime.UTC().Format(time.DateOnly)
 	}
-	if !e.priceFixed(&m, &q, fx, out) {
-		priceDecimal(&m, &q, fx, out)
+	if !e.priceFixed(m, &q, fx, out) {
+		priceDecimal(m, &q, fx, out)
 	}
 	out.PricedAt = Now().UTC()
 	return nil
