@@ -94,6 +94,7 @@ type Sink struct {
 	stop     chan struct{}
 	done     chan struct{}
 	abort    context.CancelFunc // cancels inserts once Shutdown's deadline passed
+	drainBy  time.Time          // Shutdown's deadline (zero: none), set before stop closes
 	stopOnce sync.Once
 	killed   atomic.Bool
 
@@ -279,7 +280,12 @@ func (s *Sink) Shutdown(ctx context.Context) error {
 	if s.stop == nil {
 		return nil
 	}
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.stopOnce.Do(func() {
+		if dl, ok := ctx.Deadline(); ok {
+			s.drainBy = dl
+		}
+		close(s.stop)
+	})
 	var err error
 	select {
 	case <-s.done:
@@ -502,17 +508,24 @@ func (s *Sink) failed(err error) {
 // drain writes everything buffered, retrying until it succeeds or
 // Shutdown's deadline cancels ctx. It first reads what is already on the
 // topics (the roles upstream stop first, so their last records are there)
-// until a poll comes back empty or drainTail passed: after a clean stop
-// within the deadline, ClickHouse holds everything that was priced.
+// until no record came for drainQuiet, or half of the time left before
+// Shutdown's deadline passed (the other half is for writing): after a clean
+// stop within the deadline ClickHouse holds everything that was priced.
 func (s *Sink) drain(ctx context.Context) {
-	deadline := time.Now().Add(drainTail)
-	for time.Now().Before(deadline) && s.health.Load() == nil && ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	readBy := time.Now().Add(drainTail)
+	if !s.drainBy.IsZero() {
+		readBy = time.Now().Add(time.Until(s.drainBy) / 2)
+	}
+	quietSince := time.Now()
+	for time.Now().Before(readBy) && time.Since(quietSince) < drainQuiet && s.health.Load() == nil && ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		fetches := s.cl.PollRecords(pctx, s.cfg.BatchRows)
 		cancel()
-		if fetches.IsClientClosed() || fetches.NumRecords() == 0 {
-			s.cl.AllowRebalance()
+		if fetches.IsClientClosed() {
 			break
+		}
+		if fetches.NumRecords() > 0 {
+			quietSince = time.Now()
 		}
 		s.fetchErrors(fetches)
 		s.mu.Lock()
@@ -537,6 +550,10 @@ func (s *Sink) drain(ctx context.Context) {
 	}
 }
 
-// drainTail bounds how long a clean stop keeps reading records already on
-// the topics.
-const drainTail = 5 * time.Second
+// drainTail bounds how long a clean stop without a deadline keeps reading
+// records already on the topics; drainQuiet is how long no new record must
+// arrive for the topics to count as read.
+const (
+	drainTail  = 30 * time.Second
+	drainQuiet = time.Second
+)
