@@ -118,8 +118,9 @@ func (s *Sink) due(now time.Time) bool {
 }
 
 // cut moves up to BatchRows buffered rows, whole partitions in topic and
-// partition order (the last one possibly cut short), into a new block.
-// Callers hold s.mu.
+// partition order (the last one possibly cut short), into a new block. The
+// order starts one partition further at each cut, so under sustained load
+// every partition gets into blocks. Callers hold s.mu.
 func (s *Sink) cut(now time.Time) *block {
 	keys := make([]topicPartition, 0, len(s.parts))
 	for tp, pb := range s.parts {
@@ -128,6 +129,11 @@ func (s *Sink) cut(now time.Time) *block {
 		}
 	}
 	sortPartitions(keys)
+	if len(keys) > 1 {
+		k := s.cuts % len(keys)
+		keys = append(keys[k:], keys[:k]...)
+	}
+	s.cuts++
 	var rows []pendingRow
 	var ranges []offsetRange
 	for _, tp := range keys {

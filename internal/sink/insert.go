@@ -17,8 +17,8 @@ import (
 // contiguous offset range, written with one insert per table.
 type block struct {
 	id     string        // names the block in the ledger; the base of every dedupe token
-	ranges []offsetRange // sorted by topic, partition
-	rows   []pendingRow  // sorted by topic, partition, offset
+	ranges []offsetRange // one per partition, in the order cut took them
+	rows   []pendingRow  // in range order, each range in offset order
 	// pendingWritten: the ledger holds this block's pending entries, so
 	// from now on it must be written exactly as it is (same rows, same
 	// token) until it is done, by this member or by a replay.

@@ -74,6 +74,7 @@ type Sink struct {
 	bytes    int // buffered across partitions
 	buffered int // rows buffered across partitions
 	inflight *block
+	cuts     int // blocks cut so far (rotates the partition order)
 	gens     map[topicPartition]uint32
 	paused   bool
 	backoff  time.Duration
