@@ -24,12 +24,11 @@ import (
 
 // privateClickHouse starts a ClickHouse server of this test's own (the shared
 // one serves other tests running in parallel, so it must not be stopped),
-// through the same script `make test` uses (the current engine). It returns the native address and
-// functions to stop and start it again.
+// through the same script `make test` uses (it installs the engine when
+// missing). It returns the native address and functions to stop and start
+// it again.
 func privateClickHouse(t *testing.T) (addr string, stop, start func()) {
 	t.Helper()
-	// deploy/local/clickhouse.sh installs the current engine itself (cached
-	// per machine); nothing needs to be on PATH.
 	dir := t.TempDir()
 	tcp, httpPort, inter := freePort(t), freePort(t), freePort(t)
 	env := append(os.Environ(),

@@ -81,6 +81,8 @@ func (s *chStore) insertSettings(token string) clickhouse.Settings {
 	return st
 }
 
+// Insert names its columns, so a table that gained a column keeps taking
+// inserts from this binary.
 func (s *chStore) Insert(ctx context.Context, tb TableBatch, token string) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.insertSettings(token)))
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+tb.Table+" ("+strings.Join(tb.Columns, ", ")+")")
