@@ -172,7 +172,7 @@ func (s *Sink) insertTable(ctx context.Context, b *block, t *table, mu *sync.Mut
 		mu.Lock()
 		tb, idx := b.batch(t)
 		mu.Unlock()
-		if len(tb.Rows) == 0 {
+		if tb.NumRows() == 0 {
 			mu.Lock()
 			b.inserted[t.name] = true
 			mu.Unlock()
@@ -198,7 +198,7 @@ func (s *Sink) insertTable(ctx context.Context, b *block, t *table, mu *sync.Mut
 		if err != nil {
 			return fmt.Errorf("block %s: %w", b.id, err)
 		}
-		s.recordInsert(t.name, len(tb.Rows), time.Since(start).Seconds())
+		s.recordInsert(t.name, tb.NumRows(), time.Since(start).Seconds())
 		mu.Lock()
 		b.inserted[t.name] = true
 		mu.Unlock()

@@ -35,12 +35,26 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// TableBatch is one table's rows of a block, already built: the insert path
-// takes it as is, whatever decoded it (rows.go today).
+// TableBatch is one table's part of a block, already built: the insert path
+// takes it as is, whatever decoded it. Either Rows (row-wise values, what
+// rows.go's decoder produces today; a row the driver refuses is reported as
+// a RowError and becomes a dlq row) or Cols (column-wise: Cols[i] is a slice
+// of Columns[i]'s Go type, each Len long, appended with the driver's
+// columnar API; a decoder that builds columns validates values itself).
 type TableBatch struct {
 	Table   string
 	Columns []string // including the kafka_* columns
 	Rows    [][]any
+	Cols    []any
+	Len     int // rows in Cols
+}
+
+// NumRows is the number of rows in the batch.
+func (tb TableBatch) NumRows() int {
+	if tb.Cols != nil {
+		return tb.Len
+	}
+	return len(tb.Rows)
 }
 
 // chStore is the ClickHouse Store over clickhouse-go/v2.
@@ -88,6 +102,12 @@ func (s *chStore) Insert(ctx context.Context, tb TableBatch, token string) error
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+tb.Table+" ("+strings.Join(tb.Columns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", tb.Table, err)
+	}
+	for i, c := range tb.Cols {
+		if err := b.Column(i).Append(c); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("insert into %s: column %s: %w", tb.Table, tb.Columns[i], err)
+		}
 	}
 	for i, r := range tb.Rows {
 		if err := b.Append(r...); err != nil {
