@@ -210,4 +210,3 @@ func TestObserveAndWriteBackOnClickHouse(t *testing.T) {
 }
 
 func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
-
