@@ -455,11 +455,18 @@ func budgetsPage(d *Data) Page {
 	}
 	dt := &Table{Columns: []string{"Budget", "Denied requests"}, Empty: "No requests were denied in the period."}
 	var denied int64
-	for _, x := range d.Denials {
-		dt.Rows = append(dt.Rows, []Cell{text(x.Reason), num(fmt.Sprint(x.Count))})
-		denied += x.Count
+	if d.Denials == nil {
+		dt.Empty = "Denials are not recorded in ClickHouse by this deployment (the decision API counts them in its metrics)."
+	} else {
+		for _, x := range *d.Denials {
+			dt.Rows = append(dt.Rows, []Cell{text(x.Reason), num(fmt.Sprint(x.Count))})
+			denied += x.Count
+		}
 	}
-	pg.Lead = fmt.Sprintf("%d budget alert(s) and %d denied request(s) in %s.", len(d.Alerts), denied, d.Period.Label)
+	pg.Lead = fmt.Sprintf("%d budget alert(s) in %s.", len(d.Alerts), d.Period.Label)
+	if d.Denials != nil {
+		pg.Lead = fmt.Sprintf("%d budget alert(s) and %d denied request(s) in %s.", len(d.Alerts), denied, d.Period.Label)
+	}
 	pg.Blocks = []Block{{Title: "Alerts", Table: at}, {Title: "Denials by the decision API", Table: dt}}
 	return pg
 }
@@ -514,7 +521,12 @@ func qualityPage(d *Data) Page {
 		dt.Rows = append(dt.Rows, []Cell{text(r.Reason), num(fmt.Sprint(r.Count))})
 		dlq += r.Count
 	}
-	pg.Lead = fmt.Sprintf("%d usage event(s) priced; %d rejected to the DLQ (unpriced or invalid); %d flagged incomplete by their source.", q.Events, dlq, q.Incomplete)
+	pg.Lead = fmt.Sprintf("%d usage event(s) priced in %s; %d rejected to the DLQ (unpriced or invalid).", q.Events, p.Label, dlq)
+	if q.Incomplete != nil {
+		pg.Lead += fmt.Sprintf(" %d flagged incomplete by their source.", *q.Incomplete)
+	} else {
+		pg.Notes = append(pg.Notes, "Usage-completeness flags: not recorded by this pipeline's event schema, so not shown.")
+	}
 	pg.Blocks = []Block{{Title: "Unattributed spend", Table: ut}, {Title: "Rejected events (DLQ) by reason", Table: dt}}
 	return pg
 }
