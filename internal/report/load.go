@@ -240,7 +240,7 @@ func Load(ctx context.Context, src Source, o LoadOptions) (*Data, error) {
 	if plan == nil && ver != nil {
 		plan = ver.Plan
 	}
-	usage, err := usageByModel(ctx, src, o.Tenant, y)
+	usage, err := reconcile.Actuals(ctx, src.Conn, db, o.Tenant, y)
 	if err != nil {
 		return nil, err
 	}
@@ -261,19 +261,8 @@ func Load(ctx context.Context, src Source, o LoadOptions) (*Data, error) {
 		}
 	}
 	// Options act from the first open month; closed months are actual.
-	first := 1
-	for first < 12 && d.Months[first].Closed {
-		first++
-	}
-	acts := map[forecast.Month]decimal.Decimal{}
-	for m := 1; m < first; m++ {
-		if d.Months[m].HasUsage {
-			acts[forecast.Month(m)] = d.Months[m].Spend.D
-		} else {
-			acts[forecast.Month(m)] = decimal.Zero
-		}
-	}
-	rep, err := reconcile.Run(plan, o.Engine, reconcile.Config{From: forecast.Month(first), Actuals: acts})
+	first := reconcile.FirstOpen(y, loc, o.Now)
+	rep, err := reconcile.Run(plan, o.Engine, reconcile.ClosedConfig(usage, first))
 	if err != nil {
 		return nil, fmt.Errorf("board pack: reconcile: %w", err)
 	}
@@ -283,13 +272,8 @@ func Load(ctx context.Context, src Source, o LoadOptions) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	var closed []reconcile.Actual
-	for _, a := range usage {
-		if d.Months[a.Month].Closed && ver != nil {
-			closed = append(closed, a)
-		}
-	}
 	if ver != nil {
+		closed := reconcile.ClosedOnly(usage, first)
 		vbase, err := forecast.Build(ver.Plan, o.Engine, forecast.Options{})
 		if err != nil {
 			return nil, err
@@ -307,30 +291,6 @@ func opt(p *decimal.Decimal) Value {
 		return Value{}
 	}
 	return V(*p)
-}
-
-// usageByModel reads v_usage_model_month for the year (the bridge's actuals).
-func usageByModel(ctx context.Context, src Source, tenant string, year int) ([]reconcile.Actual, error) {
-	rows, err := src.Conn.Query(ctx, "SELECT workflow, provider, model, toMonth(month), calls, input_tokens, cache_read_input_tokens, cache_write_input_tokens, output_tokens, reasoning_tokens, effective_cost, spend FROM "+
-		src.DB+".v_usage_model_month WHERE tenant = ? AND toYear(month) = ? ORDER BY month, workflow, provider, model", tenant, uint16(year))
-	if err != nil {
-		return nil, fmt.Errorf("board pack: v_usage_model_month: %w", err)
-	}
-	defer rows.Close()
-	var out []reconcile.Actual
-	for rows.Next() {
-		var a reconcile.Actual
-		var prov, model string
-		var m uint8
-		var calls, in, cr, cw, outT, re uint64
-		if err := rows.Scan(&a.Workflow, &prov, &model, &m, &calls, &in, &cr, &cw, &outT, &re, &a.CostPricing, &a.Cost); err != nil {
-			return nil, err
-		}
-		a.Model, a.Month, a.Calls = prov+"/"+model, forecast.Month(m), int64(calls)
-		a.Tokens = forecast.ClassTokens{Input: decimal.NewFromUint64(in), CacheRead: decimal.NewFromUint64(cr), CacheWrite: decimal.NewFromUint64(cw), Output: decimal.NewFromUint64(outT), Reasoning: decimal.NewFromUint64(re)}
-		out = append(out, a)
-	}
-	return out, rows.Err()
 }
 
 // routingSavings prices each workflow's calls on models other than its main

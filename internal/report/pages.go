@@ -438,8 +438,9 @@ func reconciliationPage(d *Data) Page {
 	if len(d.Bridge) > 0 {
 		bt := &Table{Columns: []string{"Month", "Forecast", "Actual", "Variance", "Volume", "Mix", "Efficiency", "Price", "FX"}}
 		for _, b := range d.Bridge {
-			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(r.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(b.Variance)),
-				num(Money(b.Volume)), num(Money(b.Mix)), num(Money(b.Efficiency)), num(Money(b.Price)), num(Money(b.FX))})
+			v, vol, mix, eff, pr, fx := b.Shown(2)
+			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(r.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(v)),
+				num(Money(vol)), num(Money(mix)), num(Money(eff)), num(Money(pr)), num(Money(fx))})
 		}
 		pg.Blocks = append(pg.Blocks, Block{Title: "Variance bridge, closed months", Reading: "Volume + mix + efficiency + price + FX = variance, exactly (shown to the cent).", Table: bt})
 	}
