@@ -228,7 +228,10 @@ func Load(ctx context.Context, src Source, o LoadOptions) (*Data, error) {
 		return nil, err
 	}
 
-	// The plan: given, else the approved version's.
+	// Two plans may be in play: the period year's (the version in force, or
+	// a given plan of that year) gives the envelope, the projection and the
+	// bridge; the reconciliation page shows the given plan (any year: next
+	// year's budget round), else the period year's.
 	ver, err := forecast.Current(ctx, src.Conn, db, o.Tenant, y)
 	if err != nil {
 		return nil, err
@@ -236,9 +239,12 @@ func Load(ctx context.Context, src Source, o LoadOptions) (*Data, error) {
 	if ver != nil {
 		d.Forecast = &VersionFacts{ID: ver.ID, Scenario: ver.Scenario, ApprovedBy: ver.ApprovedBy, ApprovedAt: ver.ApprovedAt}
 	}
-	plan := o.Plan
-	if plan == nil && ver != nil {
-		plan = ver.Plan
+	var yearPlan *forecast.Plan
+	switch {
+	case o.Plan != nil && o.Plan.Year == y:
+		yearPlan = o.Plan
+	case ver != nil:
+		yearPlan = ver.Plan
 	}
 	usage, err := reconcile.Actuals(ctx, src.Conn, db, o.Tenant, y)
 	if err != nil {
@@ -251,38 +257,51 @@ func Load(ctx context.Context, src Source, o LoadOptions) (*Data, error) {
 		}
 		d.Savings = append(d.Savings, s)
 	}
-	if plan == nil || o.Engine == nil {
+	if o.Engine == nil {
 		return d, nil
 	}
-	if plan.Envelope != nil {
-		env := reconcile.Phase(plan)
-		for m := 1; m <= 12; m++ {
-			d.Months[m].Envelope = V(env[m])
-		}
-	}
-	// Options act from the first open month; closed months are actual.
 	first := reconcile.FirstOpen(y, loc, o.Now)
-	rep, err := reconcile.Run(plan, o.Engine, reconcile.ClosedConfig(usage, first))
-	if err != nil {
-		return nil, fmt.Errorf("board pack: reconcile: %w", err)
-	}
-	d.Reconciliation = rep
-	d.Reforecast = V(rep.BottomUp)
-	base, err := forecast.Build(plan, o.Engine, forecast.Options{})
-	if err != nil {
-		return nil, err
+	if yearPlan != nil {
+		if yearPlan.Envelope != nil {
+			env := reconcile.Phase(yearPlan)
+			for m := 1; m <= 12; m++ {
+				d.Months[m].Envelope = V(env[m])
+			}
+		}
+		// Options act from the first open month; closed months are actual.
+		rep, err := reconcile.Run(yearPlan, o.Engine, reconcile.ClosedConfig(usage, first))
+		if err != nil {
+			return nil, fmt.Errorf("board pack: reconcile: %w", err)
+		}
+		d.Reforecast = V(rep.BottomUp)
+		if yearPlan.Envelope != nil {
+			d.Reconciliation = rep
+		}
+		base, err := forecast.Build(yearPlan, o.Engine, forecast.Options{})
+		if err != nil {
+			return nil, err
+		}
+		d.Savings = routingSavings(d, yearPlan, o.Engine, base, usage)
 	}
 	if ver != nil {
-		closed := reconcile.ClosedOnly(usage, first)
 		vbase, err := forecast.Build(ver.Plan, o.Engine, forecast.Options{})
 		if err != nil {
 			return nil, err
 		}
-		if d.Bridge, err = reconcile.Bridge(ver.Plan, o.Engine, vbase, closed); err != nil {
+		if d.Bridge, err = reconcile.Bridge(ver.Plan, o.Engine, vbase, reconcile.ClosedOnly(usage, first)); err != nil {
 			return nil, err
 		}
 	}
-	d.Savings = routingSavings(d, plan, o.Engine, base, usage)
+	if o.Plan != nil && o.Plan.Year != y && o.Plan.Envelope != nil {
+		acts, err := reconcile.Actuals(ctx, src.Conn, db, o.Tenant, o.Plan.Year)
+		if err != nil {
+			return nil, err
+		}
+		from := reconcile.FirstOpen(o.Plan.Year, o.Plan.Location(), o.Now)
+		if d.Reconciliation, err = reconcile.Run(o.Plan, o.Engine, reconcile.ClosedConfig(acts, from)); err != nil {
+			return nil, fmt.Errorf("board pack: reconcile %d: %w", o.Plan.Year, err)
+		}
+	}
 	return d, nil
 }
 

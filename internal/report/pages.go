@@ -386,8 +386,11 @@ func reconciliationPage(d *Data) Page {
 	cur := d.Currency
 	pg := Page{Title: "Reconciliation: bottom-up plan vs envelope"}
 	r := d.Reconciliation
+	if r != nil {
+		pg.Title = fmt.Sprintf("Reconciliation: %d bottom-up plan vs envelope", r.Year)
+	}
 	if r == nil {
-		pg.Lead = "No plan was given, so there is no bottom-up forecast to reconcile (tokenmeter report board-pack --plan FILE)."
+		pg.Lead = "No plan with an envelope, so there is no bottom-up forecast to reconcile (tokenmeter report board-pack -plan FILE, or approve a plan with an envelope: section)."
 		return pg
 	}
 	word := "within"

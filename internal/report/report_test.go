@@ -105,7 +105,7 @@ func TestMissingRendersAsMissing(t *testing.T) {
 		t.Error("August should show 'no forecast'")
 	}
 	// no plan: the reconciliation page says so, the projection is missing
-	if !strings.Contains(h, "No plan was given") || !strings.Contains(h, `<div class="value missing">no forecast</div>`) {
+	if !strings.Contains(h, "No plan with an envelope") || !strings.Contains(h, `<div class="value missing">no forecast</div>`) {
 		t.Error("missing plan not rendered as such")
 	}
 	// an empty tenant: every page renders, nothing invented
