@@ -39,7 +39,7 @@ func ledger(t *testing.T) *Ledger {
 	}
 	l.ApplyCost("acme", "openai", "gpt-4o", "standard", day("2027-01-05"), "USD", d("200"))
 	l.ApplyCost("acme", "openai", "gpt-4o-mini", "standard", day("2027-01-06"), "USD", d("50")) // not covered
-	l.ApplyCost("acme", "openai", "gpt-4o", "standard", day("2027-02-01"), "USD", d("100"))    // February
+	l.ApplyCost("acme", "openai", "gpt-4o", "standard", day("2027-02-01"), "USD", d("100"))     // February
 	l.ApplyCost("acme", "anthropic", "claude-sonnet-4-5", "standard", day("2027-01-03"), "USD", d("350"))
 	l.ApplyCost("acme", "anthropic", "claude-sonnet-4-5", "batch", day("2027-01-10"), "USD", d("100"))
 	return l
