@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
+	"github.com/tokenmeter/tokenmeter/internal/app"
+	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/configerr"
 	"github.com/tokenmeter/tokenmeter/internal/export"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/procurement"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/bill"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/chargeback"
+	"github.com/tokenmeter/tokenmeter/internal/procurement/chstore"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/commit"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/offers"
 )
@@ -69,6 +73,19 @@ func readFile[T any](path string, read func(io.Reader, string) (T, error)) (T, e
 	return read(f, path)
 }
 
+// store opens the ClickHouse database of a pipeline config.
+func store(ctx context.Context, cfgPath string) (chstore.Store, func(), error) {
+	cfg, err := app.Load(cfgPath)
+	if err != nil {
+		return chstore.Store{}, nil, err
+	}
+	conn, err := chx.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return chstore.Store{}, nil, err
+	}
+	return chstore.Store{Conn: conn, DB: cfg.ClickHouse.Database}, func() { _ = conn.Close() }, nil
+}
+
 func contractsCmd(_ context.Context, args []string) error {
 	return subcommand(args, "contracts", map[string]func([]string) error{"simulate": contractsSimulate})
 }
@@ -76,17 +93,22 @@ func contractsCmd(_ context.Context, args []string) error {
 func contractsSimulate(args []string) error {
 	fs := flag.NewFlagSet("contracts simulate", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "pipeline config whose catalogues, contracts and FX price the usage (required)")
-	usagePath := fs.String("usage", "", "monthly usage CSV (header: "+fmt.Sprint(procurement.UsageColumns())+")")
+	usagePath := fs.String("usage", "", "monthly usage CSV (header: "+fmt.Sprint(procurement.UsageColumns())+"); default: the config's ClickHouse (v_procurement_usage_monthly)")
 	csvPath := fs.String("csv", "", "also write the sheet as CSV to this file")
+	window := fs.String("window", "", "override the file's window, FROM:TO (YYYY-MM:YYYY-MM)")
+	term := fs.String("term", "", "override the file's term, FROM:TO")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || *cfgPath == "" || *usagePath == "" {
-		return errors.New("usage: tokenmeter contracts simulate -config PIPELINE -usage USAGE.csv [-csv OUT.csv] OFFERS.yaml")
+	if len(pos) != 1 || *cfgPath == "" {
+		return errors.New("usage: tokenmeter contracts simulate -config PIPELINE [-usage USAGE.csv] [-csv OUT.csv] OFFERS.yaml")
 	}
 	f, err := offers.Read(pos[0])
 	if err != nil {
+		return configProblems(err)
+	}
+	if err := f.Override(*window, *term); err != nil {
 		return configProblems(err)
 	}
 	pc, err := pricingFromConfig(*cfgPath)
@@ -101,9 +123,20 @@ func contractsSimulate(args []string) error {
 	if err != nil {
 		return err
 	}
-	usage, err := readFile(*usagePath, func(r io.Reader, _ string) ([]procurement.Usage, error) { return procurement.ReadUsageCSV(r) })
+	var usage []procurement.Usage
+	if *usagePath != "" {
+		usage, err = readFile(*usagePath, func(r io.Reader, _ string) ([]procurement.Usage, error) { return procurement.ReadUsageCSV(r) })
+	} else {
+		ctx := context.Background()
+		st, done, oerr := store(ctx, *cfgPath)
+		if oerr != nil {
+			return oerr
+		}
+		defer done()
+		usage, err = st.Usage(ctx, f.Tenant, f.Provider, f.Window.List())
+	}
 	if err != nil {
-		return err
+		return configProblems(err)
 	}
 	sheet, err := sim.Compare(context.Background(), usage, nil)
 	if err != nil {
@@ -126,21 +159,22 @@ func contractsSimulate(args []string) error {
 }
 
 func billCmd(_ context.Context, args []string) error {
-	return subcommand(args, "bill", map[string]func([]string) error{"reconcile": billReconcile})
+	return subcommand(args, "bill", map[string]func([]string) error{"reconcile": billReconcile, "correct": billCorrect})
 }
 
 func billReconcile(args []string) error {
 	fs := flag.NewFlagSet("bill reconcile", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "pipeline config whose pricing names models and prices bill quantities (required)")
 	billsPath := fs.String("bills", "", "bill sources YAML (required)")
-	meteredPath := fs.String("metered", "", "metered usage CSV (required)")
+	meteredPath := fs.String("metered", "", "metered usage CSV; default: the config's ClickHouse (v_bill_metered_hourly, v_bill_evidence_hourly)")
+	write := fs.Bool("write", false, "store the results in ClickHouse (bill_reconciliation)")
 	evidencePath := fs.String("evidence", "", "DLQ / usage-incomplete evidence CSV")
 	tenant := fs.String("tenant", "", "tenant whose contract prices the bill's quantities")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
-	if *cfgPath == "" || *billsPath == "" || *meteredPath == "" {
-		return errors.New("usage: tokenmeter bill reconcile -config PIPELINE -bills BILLS.yaml -metered METERED.csv [-evidence EVIDENCE.csv]")
+	if *cfgPath == "" || *billsPath == "" {
+		return errors.New("usage: tokenmeter bill reconcile -config PIPELINE -bills BILLS.yaml [-metered METERED.csv [-evidence EVIDENCE.csv]] [-write]")
 	}
 	bc, err := bill.Read(*billsPath)
 	if err != nil {
@@ -158,14 +192,34 @@ func billReconcile(args []string) error {
 	if err != nil {
 		return configProblems(err)
 	}
-	metered, err := readFile(*meteredPath, bill.ReadMeteredCSV)
-	if err != nil {
-		return configProblems(err)
+	ctx := context.Background()
+	var st chstore.Store
+	if *meteredPath == "" || *write {
+		var done func()
+		if st, done, err = store(ctx, *cfgPath); err != nil {
+			return err
+		}
+		defer done()
 	}
+	var metered []bill.Metered
 	var ev bill.Evidence
-	if *evidencePath != "" {
-		if ev, err = readFile(*evidencePath, bill.ReadEvidenceCSV); err != nil {
+	if *meteredPath != "" {
+		if metered, err = readFile(*meteredPath, bill.ReadMeteredCSV); err != nil {
 			return configProblems(err)
+		}
+		if *evidencePath != "" {
+			if ev, err = readFile(*evidencePath, bill.ReadEvidenceCSV); err != nil {
+				return configProblems(err)
+			}
+		}
+	} else {
+		// The bill's days, widened by a day each side for other zones' boundaries.
+		from, to := bill.Span(lines)
+		if metered, err = st.Metered(ctx, from.AddDate(0, 0, -1), to.AddDate(0, 0, 1)); err != nil {
+			return err
+		}
+		if ev, err = st.Evidence(ctx, from.AddDate(0, 0, -1), to.AddDate(0, 0, 1)); err != nil {
+			return err
 		}
 	}
 	rec, err := bill.New(bc, eng, *tenant)
@@ -179,6 +233,11 @@ func billReconcile(args []string) error {
 	if err := bill.WriteTable(os.Stdout, results); err != nil {
 		return err
 	}
+	if *write {
+		if err := st.WriteReconciliation(ctx, results, time.Now().UTC()); err != nil {
+			return err
+		}
+	}
 	for _, a := range alerts {
 		fmt.Printf("ALERT %s %s: residual %s %s is more than %s%% of billed %s\n", a.Day, a.Provider,
 			procurement.Cents(a.Residual), a.Currency, a.ThresholdPercent, procurement.Cents(a.Billed))
@@ -189,6 +248,55 @@ func billReconcile(args []string) error {
 	return nil
 }
 
+// billCorrect re-prices a closed period with the config's current pricing
+// and writes the differences as correction rows; the originals stay.
+func billCorrect(args []string) error {
+	fs := flag.NewFlagSet("bill correct", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "pipeline config (its pricing is the corrected one) (required)")
+	tenant := fs.String("tenant", "", "tenant (required)")
+	fromS := fs.String("from", "", "first day of the closed period, YYYY-MM-DD (required)")
+	toS := fs.String("to", "", "day after its last, YYYY-MM-DD (required)")
+	dry := fs.Bool("dry-run", false, "print the corrections without writing them")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	from, err1 := time.Parse(time.DateOnly, *fromS)
+	to, err2 := time.Parse(time.DateOnly, *toS)
+	if *cfgPath == "" || *tenant == "" || err1 != nil || err2 != nil {
+		return errors.New("usage: tokenmeter bill correct -config PIPELINE -tenant T -from YYYY-MM-DD -to YYYY-MM-DD [-dry-run]")
+	}
+	pc, err := pricingFromConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	eng, err := pricing.Load(pc, nil)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, done, err := store(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer done()
+	origs, err := st.Originals(ctx, *tenant, from, to)
+	if err != nil {
+		return err
+	}
+	cs, err := chstore.Reprice(eng, origs)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		fmt.Printf("%s %s/%s %s: effective %s (list %s) %s\n", c.Day, c.Provider, c.Model, c.PricingTier, c.EffectiveCost, c.ListCost, c.ChargeClass)
+	}
+	fmt.Printf("%d correction rows\n", len(cs))
+	if *dry || len(cs) == 0 {
+		return nil
+	}
+	return st.WriteCorrections(ctx, cs, eng.PricingCurrency(), time.Now().UTC())
+}
+
 func commitmentsCmd(_ context.Context, args []string) error {
 	return subcommand(args, "commitments", map[string]func([]string) error{"focus": commitmentsFOCUS, "status": commitmentsStatus})
 }
@@ -197,16 +305,28 @@ func commitmentsFOCUS(args []string) error {
 	fs := flag.NewFlagSet("commitments focus", flag.ContinueOnError)
 	format := fs.String("format", "csv", "csv, parquet or arrow")
 	out := fs.String("o", "-", "output file")
+	writeCfg := fs.String("write", "", "also store the rows in this pipeline config's ClickHouse (contract_commitments)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return errors.New("usage: tokenmeter commitments focus [-format csv|parquet|arrow] [-o FILE] COMMITMENTS.yaml")
+		return errors.New("usage: tokenmeter commitments focus [-format csv|parquet|arrow] [-o FILE] [-write PIPELINE] COMMITMENTS.yaml")
 	}
 	f, err := commit.Read(pos[0])
 	if err != nil {
 		return configProblems(err)
+	}
+	if *writeCfg != "" {
+		ctx := context.Background()
+		st, done, err := store(ctx, *writeCfg)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := st.WriteCommitments(ctx, f, time.Now().UTC()); err != nil {
+			return err
+		}
 	}
 	w, done, err := openOut(*out)
 	if err != nil {
@@ -220,14 +340,15 @@ func commitmentsFOCUS(args []string) error {
 
 func commitmentsStatus(args []string) error {
 	fs := flag.NewFlagSet("commitments status", flag.ContinueOnError)
-	spendPath := fs.String("spend", "", "daily spend CSV (day,tenant,provider,model,tier,pricing_currency,cost) to draw down (required)")
+	spendPath := fs.String("spend", "", "daily spend CSV (day,tenant,provider,model,tier,pricing_currency,cost) to draw down")
+	cfgPath := fs.String("config", "", "draw down from this pipeline config's ClickHouse (v_commitment_spend_daily) instead of -spend")
 	atS := fs.String("at", "", "instant of the status (default now)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || *spendPath == "" {
-		return errors.New("usage: tokenmeter commitments status -spend SPEND.csv [-at T] COMMITMENTS.yaml")
+	if len(pos) != 1 || (*spendPath == "") == (*cfgPath == "") {
+		return errors.New("usage: tokenmeter commitments status {-spend SPEND.csv | -config PIPELINE} [-at T] COMMITMENTS.yaml")
 	}
 	f, err := commit.Read(pos[0])
 	if err != nil {
@@ -241,8 +362,20 @@ func commitmentsStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := readInto(*spendPath, l); err != nil {
-		return configProblems(err)
+	if *spendPath != "" {
+		if err := readInto(*spendPath, l); err != nil {
+			return configProblems(err)
+		}
+	} else {
+		ctx := context.Background()
+		st, done, err := store(ctx, *cfgPath)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := st.DrawDown(ctx, l, at); err != nil {
+			return err
+		}
 	}
 	if err := commit.WriteStatus(os.Stdout, l.Status(at)); err != nil {
 		return err

@@ -385,3 +385,22 @@ func LoadPrices(pc pricing.Config) (Prices, error) {
 	}
 	return p, nil
 }
+
+// Override replaces the window and/or term with "FROM:TO" ranges ("" keeps
+// the file's) and validates again.
+func (f *File) Override(window, term string) error {
+	for _, o := range []struct {
+		v   string
+		dst *Months
+	}{{window, &f.Window}, {term, &f.Term}} {
+		if o.v == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(o.v, ":")
+		if !ok {
+			return fmt.Errorf("%q is not FROM:TO", o.v)
+		}
+		*o.dst = Months{From: from, To: to}
+	}
+	return f.Validate()
+}
