@@ -54,7 +54,9 @@ func run() error {
 	httpAddr := flag.String("http", "127.0.0.1:40480", "API listen address")
 	broker := flag.String("broker", "127.0.0.1:40481", "embedded broker address")
 	otlpHTTP := flag.String("otlp", "127.0.0.1:40482", "OTLP/HTTP listen address")
-	workers := flag.Int("workers", 4, "good-traffic senders")
+	workers := flag.Int("workers", 4, "good-traffic senders (0: hostile traffic only)")
+	hostileOn := flag.Bool("hostile", true, "send the hostile requests")
+	only := flag.String("only", "", "send only this hostile kind (e.g. bracket-bomb)")
 	memLimit := flag.Int64("memory-limit", 512<<20, "limits.memory_limit for the process")
 	maxRSS := flag.Int64("max-rss", 1<<30, "fail above this RSS (bytes)")
 	flag.Parse()
@@ -164,9 +166,21 @@ processor:
 			}
 		}()
 	}
-	hostile := hostileRequests()
+	var hostile []hostileReq
+	for _, h := range hostileRequests() {
+		if *only == "" || h.kind == *only {
+			hostile = append(hostile, h)
+		}
+	}
+	if !*hostileOn {
+		hostile = nil
+	}
 	wg.Add(1)
 	go func() {
+		if !*hostileOn {
+			wg.Done()
+			return
+		}
 		defer wg.Done()
 		for ctx.Err() == nil {
 			for _, h := range hostile {
@@ -179,7 +193,9 @@ processor:
 				}
 				post(h.kind, url, h.ct, h.body, h.hdr...)
 			}
-			slowBody(*httpAddr, note)
+			if *only == "" || *only == "slow" {
+				slowBody(*httpAddr, note)
+			}
 		}
 	}()
 

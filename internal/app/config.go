@@ -70,6 +70,10 @@ type HTTPConfig struct {
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 2m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the API server's open connections; more wait to
+	// be accepted. With read_timeout it bounds what slow clients can hold
+	// (each at most one request buffer). Default 1024.
+	MaxConnections int `yaml:"max_connections"`
 	// TLS, when cert_file is set, serves the API over TLS; client_ca_file
 	// also requires client certificates (mTLS). Bearer tokens still apply.
 	TLS collector.TLSConfig `yaml:"tls"`
@@ -180,6 +184,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.HTTP.IdleTimeout == 0 {
 		c.HTTP.IdleTimeout = 2 * time.Minute
+	}
+	if c.HTTP.MaxConnections == 0 {
+		c.HTTP.MaxConnections = 1024
 	}
 	c.Limits.ApplyDefaults()
 	c.Kafka.ApplyDefaults()

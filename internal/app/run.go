@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		started = append(started, r)
 	}
 	go func() {
-		if e := serve(srv, ln); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		if e := serve(srv, limitListener(ln, cfg.HTTP.MaxConnections)); e != nil && !errors.Is(e, http.ErrServerClosed) {
 			fatal <- fmt.Errorf("http: %w", e)
 		}
 	}()

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
@@ -19,6 +21,9 @@ func (h *HTTPConfig) Validate() error {
 	var errs []error
 	if h.ReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("read_timeout: must not be negative"))
+	}
+	if h.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("max_connections: must not be negative"))
 	}
 	if h.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("idle_timeout: must not be negative"))
@@ -93,6 +98,14 @@ func newAPIServer(h HTTPConfig, handler http.Handler) (*http.Server, error) {
 	}
 	return &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: h.ReadTimeout,
 		IdleTimeout: h.IdleTimeout, TLSConfig: tc}, nil
+}
+
+// limitListener caps ln's open connections (0: no cap).
+func limitListener(ln net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	return netutil.LimitListener(ln, n)
 }
 
 // serve runs srv on ln, over TLS when srv has a TLS config.
