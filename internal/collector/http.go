@@ -262,9 +262,15 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func getBuffer() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
 
+// maxPooledBuffer: larger request buffers are dropped, not pooled. A pooled
+// buffer goes to whichever request comes next, and a slow sender holds its
+// buffer until http.read_timeout: pooling 8 MiB buffers let a few hundred
+// slow connections after a few large bodies pin gigabytes (issue 17 item 11).
+const maxPooledBuffer = 1 << 20
+
 func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > 16<<20 {
-		return // do not keep huge buffers alive
+	if b.Cap() > maxPooledBuffer {
+		return
 	}
 	b.Reset()
 	bufPool.Put(b)
