@@ -122,7 +122,8 @@ func reportCmd(ctx context.Context, args []string) error {
 					f.Close()
 					return fmt.Errorf("%s.%s: %w", ds.Name, format, err)
 				}
-				if err := f.Close(); err != nil {
+				// The Parquet writer closes the file itself.
+				if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 					return err
 				}
 			}
