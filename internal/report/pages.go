@@ -451,10 +451,14 @@ func reconciliationPage(d *Data) Page {
 		bt := &Table{Columns: []string{"Month", "Forecast", "Actual", "Variance", "Volume", "Mix", "Efficiency", "Price", "FX"}}
 		for _, b := range d.Bridge {
 			v, vol, mix, eff, pr, fx := b.Shown(2)
-			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(r.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(v)),
+			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(d.Period.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(v)),
 				num(Money(vol)), num(Money(mix)), num(Money(eff)), num(Money(pr)), num(Money(fx))})
 		}
-		pg.Blocks = append(pg.Blocks, Block{Title: "Variance bridge, closed months", Reading: "Volume + mix + efficiency + price + FX = variance, exactly (shown to the cent).", Table: bt})
+		title := fmt.Sprintf("Variance bridge, closed months of %d", d.Period.Year)
+		if d.Forecast != nil {
+			title += " against forecast version " + d.Forecast.ID
+		}
+		pg.Blocks = append(pg.Blocks, Block{Title: title, Reading: "Volume (calls) + mix (workflows and models) + efficiency (tokens per call, cache rate) + price (catalogue and contracts) + FX = variance, exactly (shown to the cent).", Table: bt})
 	}
 	return pg
 }
