@@ -34,7 +34,8 @@ history)
 	tm_log "bin/tokenmeter loadgen --story: a few months of history with past event times, through the collector"
 	bin/tokenmeter loadgen --config "$CONFIG" --story "${from[@]}" --story-scale "${DEMO_STORY_SCALE:-1}" --no-bad-events >"$TM_LOCAL/demo/story.log" ||
 		{ tail -n 30 "$TM_LOCAL/demo/story.log" >&2; tm_die "the history did not play (log: $TM_LOCAL/demo/story.log)"; }
-	grep -E '^(accepted|planned|sent)|calls' "$TM_LOCAL/demo/story.log" | head -n 5 >&2 || true
+	grep -E '^tokenmeter loadgen: run' "$TM_LOCAL/demo/story.log" >&2 || true
+	sed -n '/^expected usage/,/^  spend:/p' "$TM_LOCAL/demo/story.log" >&2 || true
 	;;
 cfo)
 	if [ ! -f "$plan" ]; then
