@@ -39,10 +39,14 @@ func reportCmd(ctx context.Context, args []string) error {
 		t = firstTenant(cfg)
 	}
 	var cur, tz string
+	found := false
 	for _, tc := range cfg.Tenants {
 		if tc.ID == t {
-			cur, tz = tc.ReportingCurrency, tc.TimeZone
+			cur, tz, found = tc.ReportingCurrency, tc.TimeZone, true
 		}
+	}
+	if !found {
+		return fmt.Errorf("tenant %q is not in the config's tenants:", t)
 	}
 	if cur == "" {
 		cur = "USD"
