@@ -145,6 +145,18 @@ if [ -n "$hook_pid" ]; then
 	grep -v '^webhook-receiver: listening' "$STATE/webhooks.log" >&2 || tm_log "  (none)"
 fi
 
+# Procurement (docs/procurement.md): vendor offers replayed on this month's metered Anthropic usage
+# and on scaled-actual scenarios for a 12-month term; then a sample bill reconciled to the cent.
+this_month=$(date -u +%Y-%m)
+term_from=$(date -u -d "$(date -u +%Y-%m-01) +1 month" +%Y-%m)
+term_to=$(date -u -d "$(date -u +%Y-%m-01) +12 month" +%Y-%m)
+tm_log "bin/tokenmeter contracts simulate -config $CONFIG -window $this_month:$this_month -term $term_from:$term_to pipelines/procurement/offers.yaml"
+bin/tokenmeter contracts simulate -config "$CONFIG" -window "$this_month:$this_month" -term "$term_from:$term_to" \
+	-csv "$STATE/offers-sheet.csv" pipelines/procurement/offers.yaml || true
+tm_log "bin/tokenmeter bill reconcile (sample bills in pipelines/procurement/bills, every gap seeded with a cause)"
+bin/tokenmeter bill reconcile -config "$CONFIG" -bills pipelines/procurement/bills/bill.yaml \
+	-metered pipelines/procurement/bills/metered.csv -evidence pipelines/procurement/bills/evidence.csv || true
+
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
 	tm_log "DEMO_KEEP=1: tokenmeter (pid $tm_pid) keeps running on :$http_port; Ctrl-C stops it"
 	wait "$tm_pid"
