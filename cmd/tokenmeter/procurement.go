@@ -13,6 +13,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/configerr"
 	"github.com/tokenmeter/tokenmeter/internal/export"
+	"github.com/tokenmeter/tokenmeter/internal/forecast"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/procurement"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/bill"
@@ -97,6 +98,7 @@ func contractsSimulate(args []string) error {
 	csvPath := fs.String("csv", "", "also write the sheet as CSV to this file")
 	window := fs.String("window", "", "override the file's window, FROM:TO (YYYY-MM:YYYY-MM)")
 	term := fs.String("term", "", "override the file's term, FROM:TO")
+	planPath := fs.String("plan", "", "forecast plan (internal/forecast) whose adoption scenarios replace scaled actuals")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -138,7 +140,19 @@ func contractsSimulate(args []string) error {
 	if err != nil {
 		return configProblems(err)
 	}
-	sheet, err := sim.Compare(context.Background(), usage, nil)
+	var src procurement.ScenarioSource
+	if *planPath != "" {
+		plan, err := forecast.Read(*planPath)
+		if err != nil {
+			return configProblems(err)
+		}
+		eng, err := pricing.Load(pc, nil)
+		if err != nil {
+			return err
+		}
+		src = offers.ForecastScenarios{Plan: plan, Engine: eng, Scales: offers.AdoptionScales(f.Scenarios)}
+	}
+	sheet, err := sim.Compare(context.Background(), usage, src)
 	if err != nil {
 		return err
 	}
