@@ -49,6 +49,8 @@ type Config struct {
 	Processor  processor.Config `yaml:"processor"`
 	Sink       sink.Config      `yaml:"sink"`
 	Budget     budget.Config    `yaml:"budget"`
+	// Procurement is optional (procurement.go).
+	Procurement ProcurementConfig `yaml:"procurement"`
 
 	// Path is the file the config was loaded from; relative paths inside it
 	// are resolved against its directory.
@@ -167,6 +169,7 @@ func (c *Config) Validate() error {
 	section("processor", c.Processor.Validate())
 	section("sink", c.Sink.Validate())
 	section("budget", c.Budget.Validate())
+	section("procurement", c.validateProcurement())
 	known := map[string]bool{}
 	for _, t := range c.Tenants {
 		known[t.ID] = true
