@@ -20,7 +20,7 @@ func fixture() *Data {
 	d := &Data{Tenant: "acme", Currency: "HKD", TimeZone: "Asia/Hong_Kong", Now: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
 	d.Period, _ = ParsePeriod("2026-Q4")
 	for m := 1; m <= 12; m++ {
-		d.Months[m] = MonthFacts{Month: m, Envelope: dv("100000")}
+		d.Months[m] = MonthFacts{Month: m, Envelope: dv("100000"), Closed: m <= 11}
 	}
 	spend := map[int]string{8: "61000.25", 9: "72000.50", 10: "91234.56", 11: "88765.44"}
 	for m, s := range spend {
@@ -37,7 +37,7 @@ func fixture() *Data {
 	d.Workflows = []WorkflowFacts{w, l}
 	d.Optimisation = []QuarterRate{{Workflow: "support-copilot", Quarter: "2026-Q4", CostPerOutcome: dv("0.3960"), Previous: dv("0.40"), Change: dv("-1.0")}}
 	d.Alerts = []AlertFacts{{Time: time.Date(2026, 11, 20, 2, 30, 0, 0, time.UTC), BudgetID: "legal-monthly", Kind: "threshold_80", Scope: "workflow legal-research", Detail: "80% of HKD 90,000.00"}}
-	d.Quality = QualityFacts{Events: 4000, Incomplete: 3, DLQ: []ReasonCount{{"unknown_model", 5}, {"invalid_usage", 2}}, Unattributed: []Value{dv("1.5"), dv("0.8"), {}}}
+	d.Quality = QualityFacts{Events: 4000, DLQ: []ReasonCount{{"unknown_model", 5}, {"invalid_usage", 2}}, Unattributed: []Value{dv("1.5"), dv("0.8"), {}}}
 	d.Savings = []SavingsFacts{{Month: 10, Cache: dv("1234.5")}, {Month: 11, Cache: dv("1300")}}
 	return d
 }
@@ -68,11 +68,11 @@ func TestHTMLHeadlineNumbers(t *testing.T) {
 		"HKD 180,000.00",
 		// forecast Oct-Dec 3 × 80,000; compared like with like, Oct-Nov:
 		// 180,000 / 160,000 = 112.5%
-		"HKD 240,000.00", "112.5% of the approved forecast",
+		"HKD 240,000.00", "ran at 112.5% of the approved forecast",
 		// envelope Q4 3 × 100,000; Oct-Nov 180,000 / 200,000 = 90.0%
 		"HKD 300,000.00", "90.0% of the envelope",
 		// variance Oct-Nov: 180,000 - 160,000
-		"HKD 20,000.00 over forecast",
+		"HKD 20,000.00 over forecast in the closed months",
 		// year to date Aug-Nov
 		"HKD 313,000.75",
 		// legal: (87,134.56 + 84,865.44) / (970 + 940) = 90.05 per outcome; net 38,200 - 172,000
@@ -105,7 +105,7 @@ func TestMissingRendersAsMissing(t *testing.T) {
 		t.Error("August should show 'no forecast'")
 	}
 	// no plan: the reconciliation page says so, the projection is missing
-	if !strings.Contains(h, "No plan was given") || !strings.Contains(h, `<div class="value missing">no forecast</div>`) {
+	if !strings.Contains(h, "No plan with an envelope") || !strings.Contains(h, `<div class="value missing">no forecast</div>`) {
 		t.Error("missing plan not rendered as such")
 	}
 	// an empty tenant: every page renders, nothing invented
