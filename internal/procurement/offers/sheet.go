@@ -204,7 +204,10 @@ func (sh *Sheet) WriteTable(w io.Writer) error {
 			line += "\t" + procurement.Cents(row.Results[id].Cost)
 		}
 		counter := "-"
-		if row.Second != "" {
+		switch {
+		case row.Second != "" && row.CounterBP < 0:
+			counter = row.Second + ": no rate discount is enough (its fixed parts cost more)"
+		case row.Second != "":
 			counter = fmt.Sprintf("%s needs %s more off its rates", row.Second, bpString(row.CounterBP))
 		}
 		fmt.Fprintln(tw, line+"\t"+row.Winner+"\t"+counter+"\t")
