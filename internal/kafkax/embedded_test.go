@@ -108,7 +108,10 @@ func runKilledChild(t *testing.T, dir string, fsyncOff bool) []string {
 	return strings.Split(string(b), "\n")
 }
 
-var writeFD = regexp.MustCompile(`(?:write|pwrite64)\((\d+),`)
+var (
+	writeFD = regexp.MustCompile(`(?:write|pwrite64)\((\d+),`)
+	syncFD  = regexp.MustCompile(`(?:fsync|fdatasync)\((\d+)(?:\)| <unfinished)`)
+)
 
 // fsyncedBeforeAck reports whether a file descriptor the marker was
 // written to (the client's socket, the broker's segment file) was fsynced
@@ -123,10 +126,10 @@ func fsyncedBeforeAck(lines []string) (written, synced bool) {
 			fds[m[1]], written = true, true
 			continue
 		}
-		for fd := range fds {
-			if strings.Contains(l, "fsync("+fd+")") || strings.Contains(l, "fdatasync("+fd+")") {
-				synced = true
-			}
+		// Under load strace splits a call into "fsync(7 <unfinished ...>"
+		// and a later "<... fsync resumed>": the call's start names the fd.
+		if m := syncFD.FindStringSubmatch(l); m != nil && fds[m[1]] {
+			synced = true
 		}
 	}
 	return written, synced
