@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
@@ -68,6 +69,7 @@ type transformer struct {
 	attr    *attribution.Attributor
 
 	out     event.PricedUsageEvent
+	enc     contract.Encoder
 	scratch []byte // content hash input
 	key     []byte // dedupe key of the event being transformed
 	slab    []byte
@@ -115,14 +117,25 @@ func (t *transformer) transform(value []byte, now time.Time, seen *seenSet) verd
 		}
 		return verdict{kind: verdictRejected, reason: ReasonPricingFailed, detail: err.Error()}
 	}
+	// The calendar day in the tenant's reporting zone travels with the
+	// record, so every sink stores the same local_date (issue 9).
+	loc := ten.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	t.out.LocalDate, t.out.TimeZone = ev.EventTime.In(loc).Format(time.DateOnly), loc.String()
 	return verdict{kind: verdictPriced, hash: h}
 }
 
-// encodePriced encodes t.out for priced.v1.
+// encodePriced encodes t.out for priced.v1 (the contract in schemas/proto).
 func (t *transformer) encodePriced() ([]byte, error) {
 	t.reserve(4096)
 	start := len(t.slab)
-	t.slab = appendPriced(t.slab, &t.out)
+	b, err := t.enc.AppendPriced(t.slab, &t.out)
+	if err != nil {
+		return nil, err
+	}
+	t.slab = b
 	return t.slab[start:len(t.slab):len(t.slab)], nil
 }
 
