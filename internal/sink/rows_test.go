@@ -206,3 +206,22 @@ func ddlColumns(t *testing.T, table string) map[string]string {
 	}
 	return out
 }
+
+// The native block's columns are priced_usage's, in the order the sink
+// names them, with the DDL's types.
+func TestPricedBlockColumnsAreTheTables(t *testing.T) {
+	blk := newPricedBlock()
+	want := append(append([]string{}, pricedTable.columns...), kafkaColumns...)
+	ddl := ddlColumns(t, "priced_usage")
+	if len(blk.Input()) != len(want) {
+		t.Fatalf("%d block columns, want %d", len(blk.Input()), len(want))
+	}
+	for i, c := range blk.Input() {
+		if c.Name != want[i] {
+			t.Errorf("block column %d is %s, want %s", i, c.Name, want[i])
+		}
+		if got := string(c.Data.Type()); got != ddl[c.Name] {
+			t.Errorf("%s: block type %s, DDL %s", c.Name, got, ddl[c.Name])
+		}
+	}
+}
