@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
@@ -52,7 +53,7 @@ func benchSetup(b *testing.B) (*transformer, [][]byte, time.Time) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := &transformer{tenants: testTenants, prices: prices, attr: attr}
+	tr := &transformer{tenants: testTenants, prices: prices, attr: attr, limits: limits.Default()}
 
 	const distinct = 8192
 	values := make([][]byte, distinct)
@@ -100,7 +101,7 @@ func BenchmarkProcessEvent(b *testing.B) {
 			seen = newSeenSet()
 			seen.parts[0] = newPartSeen(0)
 		}
-		v := tr.transform(values[i%distinct], now, seen)
+		v := tr.transform(nil, values[i%distinct], now, seen)
 		if v.kind != verdictPriced {
 			b.Fatalf("event %d: %+v", i, v)
 		}
@@ -201,7 +202,7 @@ func BenchmarkCompressPriced(b *testing.B) {
 	seen.parts[0] = newPartSeen(0)
 	var batch []byte
 	for i := range 2000 {
-		if v := tr.transform(values[i], base.Add(time.Hour), seen); v.kind != verdictPriced {
+		if v := tr.transform(nil, values[i], base.Add(time.Hour), seen); v.kind != verdictPriced {
 			b.Fatalf("event %d: %+v", i, v)
 		}
 		out, err := tr.encodePriced()

@@ -30,7 +30,7 @@ func TestPricedRecordCarriesLocalDateZoneAndCurrency(t *testing.T) {
 	} {
 		ev := usageEvent(1)
 		ev.EventTime, _ = time.Parse(time.RFC3339Nano, c.at)
-		if v := tr.transform(encode(t, ev), time.Now(), seen); v.kind != verdictPriced {
+		if v := tr.transform(nil, encode(t, ev), time.Now(), seen); v.kind != verdictPriced {
 			t.Fatalf("%s: %+v", c.at, v)
 		}
 		val, err := tr.encodePriced()
