@@ -7,6 +7,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // The priced record carries the local date and zone the sink stores,
@@ -17,7 +18,7 @@ func TestPricedRecordCarriesLocalDateZoneAndCurrency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &transformer{tenants: testTenants, prices: testPrices, attr: attr}
+	tr := &transformer{tenants: testTenants, prices: testPrices, attr: attr, limits: limits.Default()}
 	seen := newSeenSet()
 	for _, c := range []struct {
 		at, date string
