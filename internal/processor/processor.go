@@ -371,6 +371,7 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.TransactionalID(p.cfg.TransactionalID),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.ProducerBatchCompression(compressionCodecs[p.cfg.Compression]),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.RecordPartitioner(partitioner{manual: p.cfg.Dedupe.Topic, def: kgo.StickyKeyPartitioner(nil)}),
@@ -571,13 +572,15 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 					detail: fmt.Sprintf("the priced record would be %d bytes, above the %d-byte limit (mostly attributes?)", len(val), maxPricedBytes)}
 				break
 			}
-			dk, dv := tr.dedupeRecord(v.hash)
-			pr, dr := tr.record(), tr.record()
+			pr := tr.record()
 			pr.Topic, pr.Key, pr.Value = t.Priced, tr.pricedKey(), val
-			dr.Topic, dr.Partition, dr.Key, dr.Value = p.cfg.Dedupe.Topic, rec.Partition, dk, dv
 			sess.Produce(ctx, pr, promise)
-			sess.Produce(ctx, dr, promise)
-			seen.stage(dedupeKey(tr.out.Tenant, tr.out.EventID), v.hash, rec.Partition)
+			id := dedupeKey(tr.out.Tenant, tr.out.EventID)
+			seen.stage(id, v.hash, rec.Partition)
+			tr.dedupe.add(rec.Partition, id, v.hash)
+			if tr.dedupe.full(rec.Partition) {
+				err = tr.produceDedupe(ctx, sess, p.cfg.Dedupe.Topic, rec.Partition, promise)
+			}
 			tally.priced++
 			return
 		case verdictDuplicate:
@@ -595,6 +598,16 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		sess.Produce(ctx, &kgo.Record{Topic: t.DLQ, Key: rec.Key, Value: val}, promise)
 		tally.reject(v.reason, tr.out.Provider, tr.out.Model)
 	})
+	// One dedupe record per usage partition for the transaction's events
+	// (before the transaction ends, so the log and the priced output commit
+	// or abort together).
+	for _, part := range tr.dedupe.partitions() {
+		if err != nil {
+			break
+		}
+		err = tr.produceDedupe(ctx, sess, p.cfg.Dedupe.Topic, part, promise)
+	}
+	tr.dedupe.reset()
 	if err == nil {
 		err = ctx.Err()
 	}
