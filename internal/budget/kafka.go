@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -287,18 +287,16 @@ func (a *alerter) fire(ctx context.Context, al event.Alert) {
 		return
 	}
 	rec := &kgo.Record{Topic: a.topic, Key: []byte(al.BudgetID), Value: val}
-	b := backoff.NewExponentialBackOff()
-	b.MaxInterval = 10 * time.Second
-	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+	_, _, err = retry.Do(ctx, retry.Policy{Initial: 500 * time.Millisecond, Max: 10 * time.Second}, func() (struct{}, error) {
 		err := a.produceOnce(ctx, rec, al)
 		if isFenced(err) {
-			return struct{}{}, backoff.Permanent(err)
+			return struct{}{}, retry.Permanent(err)
 		}
 		if err != nil {
 			a.log.Warn("produce alert, retrying", "alert_id", al.AlertID, "err", err)
 		}
 		return struct{}{}, err
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	})
 	if err != nil {
 		if isFenced(err) {
 			a.active.Store(false)
