@@ -200,6 +200,10 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, api, id string
 		resp := whole(api, id, req.Model, in, out).(map[string]any)
 		created := map[string]any{"id": id, "object": "response", "created_at": now, "model": req.Model, "status": "in_progress", "output": []any{}}
 		send("response.created", map[string]any{"type": "response.created", "sequence_number": 0, "response": created})
+		item := map[string]any{"type": "message", "id": "msg_" + id, "role": "assistant", "status": "in_progress", "content": []any{}}
+		send("response.output_item.added", map[string]any{"type": "response.output_item.added", "sequence_number": 0, "output_index": 0, "item": item})
+		send("response.content_part.added", map[string]any{"type": "response.content_part.added", "sequence_number": 0, "item_id": "msg_" + id,
+			"output_index": 0, "content_index": 0, "part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}}})
 		for i := int64(0); i < out; i++ {
 			if stall(i) {
 				return false
@@ -207,6 +211,12 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, api, id string
 			send("response.output_text.delta", map[string]any{"type": "response.output_text.delta", "sequence_number": i + 1,
 				"item_id": "msg_" + id, "output_index": 0, "content_index": 0, "delta": fmt.Sprintf("w%d ", i)})
 		}
+		done := resp["output"].([]any)[0].(map[string]any)
+		send("response.output_text.done", map[string]any{"type": "response.output_text.done", "sequence_number": out + 1, "item_id": "msg_" + id,
+			"output_index": 0, "content_index": 0, "text": words(out)})
+		send("response.content_part.done", map[string]any{"type": "response.content_part.done", "sequence_number": out + 1, "item_id": "msg_" + id,
+			"output_index": 0, "content_index": 0, "part": done["content"].([]any)[0]})
+		send("response.output_item.done", map[string]any{"type": "response.output_item.done", "sequence_number": out + 1, "output_index": 0, "item": done})
 		send("response.completed", map[string]any{"type": "response.completed", "sequence_number": out + 1, "response": resp})
 	case "messages":
 		send("message_start", map[string]any{"type": "message_start", "message": map[string]any{"id": id, "type": "message", "role": "assistant",
