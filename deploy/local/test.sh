@@ -56,6 +56,10 @@ tm_log "Python test tooling (tests/python/*, in the background)"
 py_pid=$!
 export TOKENMETER_VENV_DIR="$TM_LOCAL"
 
+# Debian's nginx for the gateway's auth_request test.
+TOKENMETER_NGINX=$("$TM_ROOT/deploy/local/nginx.sh" ensure)
+export TOKENMETER_NGINX
+
 start_service clickhouse "$TM_LOCAL/clickhouse/clickhouse-server.pid"
 start_service kafka "$TM_LOCAL/kafka/kafka.pid"
 eval "$("$TM_ROOT/deploy/local/clickhouse.sh" env)"

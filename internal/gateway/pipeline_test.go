@@ -31,16 +31,16 @@ import (
 // Catalogue list prices (USD per million tokens, pipelines/prices/catalogue.yaml)
 // and the test FX rate (testdata/fx.csv).
 var (
-	fx                  = decimal.RequireFromString("7.8")
-	gpt4oMiniIn         = decimal.RequireFromString("0.15")
-	gpt4oMiniOut        = decimal.RequireFromString("0.60")
-	haikuIn             = decimal.RequireFromString("1.00")
-	haikuOut            = decimal.RequireFromString("5.00")
-	embedSmallIn        = decimal.RequireFromString("0.02")
-	million             = decimal.NewFromInt(1_000_000)
-	acmeKey             = "gw-test-key-legal-0001"
-	acmeMarketingKey    = "gw-test-key-marketing-0002"
-	acmeToken           = "gateway-test-acme-token"
+	fx               = decimal.RequireFromString("7.8")
+	gpt4oMiniIn      = decimal.RequireFromString("0.15")
+	gpt4oMiniOut     = decimal.RequireFromString("0.60")
+	haikuIn          = decimal.RequireFromString("1.00")
+	haikuOut         = decimal.RequireFromString("5.00")
+	embedSmallIn     = decimal.RequireFromString("0.02")
+	million          = decimal.NewFromInt(1_000_000)
+	acmeKey          = "gw-test-key-legal-0001"
+	acmeMarketingKey = "gw-test-key-marketing-0002"
+	acmeToken        = "gateway-test-acme-token"
 )
 
 func hkd(inRate, outRate decimal.Decimal, in, out int64) decimal.Decimal {
@@ -60,8 +60,9 @@ func freePort(t *testing.T) string {
 
 // pipeline is a running tokenmeter with the gateway role.
 type pipeline struct {
-	api, gw  string
-	provider *gatewaytest.Provider
+	api, gw      string
+	provider     *gatewaytest.Provider
+	providerAddr string // host:port of the fake provider
 }
 
 type pipelineOpts struct {
@@ -81,12 +82,13 @@ func startPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	prov := &gatewaytest.Provider{}
 	up := httptest.NewServer(prov)
 	t.Cleanup(up.Close)
-	p := &pipeline{api: freePort(t), gw: freePort(t), provider: prov}
+	p := &pipeline{api: freePort(t), gw: freePort(t), provider: prov, providerAddr: strings.TrimPrefix(up.URL, "http://")}
 	repo, _ := filepath.Abs("../..")
 	dir := t.TempDir()
 	t.Setenv("GW_TEST_TOKEN", acmeToken)
 	cfg := fmt.Sprintf(`
-roles: [budget, processor, gateway]
+roles: [budget, processor, collector, gateway]
+collector: {otlp: {grpc_listen: "", http_listen: ""}}
 http: {listen: "%s"}
 kafka:
   embedded: {listen: "%s", data_dir: "%s/kafka"}
