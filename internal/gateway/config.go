@@ -20,6 +20,10 @@ type Config struct {
 	OpenAI UpstreamConfig `yaml:"openai"`
 	// Anthropic is the upstream of /v1/messages. Default URL https://api.anthropic.com.
 	Anthropic UpstreamConfig `yaml:"anthropic"`
+	// Gemini is the upstream of Gemini's OpenAI-compatible chat endpoint
+	// (/v1beta/openai/chat/completions). Default URL
+	// https://generativelanguage.googleapis.com.
+	Gemini UpstreamConfig `yaml:"gemini"`
 	// Keys are the API keys clients use with the gateway (as the provider
 	// key: `Authorization: Bearer KEY` or `x-api-key: KEY`), each mapped to a
 	// tenant and, optionally, workflow, team and user. At least one.
@@ -87,6 +91,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Anthropic.URL == "" {
 		c.Anthropic.URL = "https://api.anthropic.com"
 	}
+	if c.Gemini.URL == "" {
+		c.Gemini.URL = "https://generativelanguage.googleapis.com"
+	}
 	if c.HeaderAttribution == nil {
 		t := true
 		c.HeaderAttribution = &t
@@ -116,7 +123,7 @@ func (c *Config) Validate() error {
 	for _, u := range []struct {
 		name string
 		c    UpstreamConfig
-	}{{"openai", c.OpenAI}, {"anthropic", c.Anthropic}} {
+	}{{"openai", c.OpenAI}, {"anthropic", c.Anthropic}, {"gemini", c.Gemini}} {
 		p, err := url.Parse(u.c.URL)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			add("%s.url: %q is not an http(s) URL", u.name, u.c.URL)

@@ -55,7 +55,7 @@ type call struct {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	api := apiOf(r.URL.Path)
 	if api == 0 || r.Method != http.MethodPost {
-		writeError(w, APIChat, errNotFound, fmt.Sprintf("the gateway proxies POST /v1/chat/completions, /v1/responses, /v1/embeddings and /v1/messages, not %s %s", r.Method, r.URL.Path))
+		writeError(w, APIChat, errNotFound, fmt.Sprintf("the gateway proxies POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages and /v1beta/openai/chat/completions, not %s %s", r.Method, r.URL.Path))
 		return
 	}
 	if g.closing.Load() {
@@ -133,10 +133,13 @@ func newRequestID() string {
 // forward sends the call upstream and relays the answer, then settles.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, body []byte) {
 	up := g.cfg.OpenAI
-	if c.api == APIMessages {
+	switch c.api {
+	case APIMessages:
 		up = g.cfg.Anthropic
+	case APIGeminiChat:
+		up = g.cfg.Gemini
 	}
-	if c.api == APIChat && c.req.Stream {
+	if (c.api == APIChat || c.api == APIGeminiChat) && c.req.Stream {
 		body, _ = withIncludeUsage(body)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.UpstreamTimeout)

@@ -21,6 +21,9 @@ const (
 	APIResponses
 	APIEmbeddings
 	APIMessages
+	// APIGeminiChat is Gemini's OpenAI-compatible chat endpoint
+	// (/v1beta/openai/chat/completions): chat shapes, Google prices.
+	APIGeminiChat
 )
 
 // apiOf maps a request path to its API (0: not proxied).
@@ -34,20 +37,25 @@ func apiOf(path string) API {
 		return APIEmbeddings
 	case "/v1/messages":
 		return APIMessages
+	case "/v1beta/openai/chat/completions":
+		return APIGeminiChat
 	}
 	return 0
 }
 
 func (a API) provider() string {
-	if a == APIMessages {
+	switch a {
+	case APIMessages:
 		return "anthropic"
+	case APIGeminiChat:
+		return "gcp.gemini"
 	}
 	return "openai"
 }
 
 func (a API) operation() string {
 	switch a {
-	case APIChat:
+	case APIChat, APIGeminiChat:
 		return "chat"
 	case APIResponses:
 		return "responses"

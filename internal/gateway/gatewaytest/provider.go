@@ -1,7 +1,9 @@
 // Package gatewaytest is a fake OpenAI/Anthropic provider for the
 // gateway's tests and benchmark: the four APIs, streamed and not, with
 // usage computed by a rule of its own (input = body bytes / 4, output = the
-// request's cap up to 24 tokens, one streamed delta per output token) and a
+// request's cap up to 24 tokens, one streamed delta per output token; or
+// what the X-Fake-Usage header asks for, within what the body and the cap
+// allow) and a
 // record of what it "billed" for each response id, so a test can compare
 // tokenmeter's accounting with the provider's independently.
 package gatewaytest
@@ -69,6 +71,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(p.Delay)
 	}
 	api := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if r.URL.Path == "/v1beta/openai/chat/completions" {
+		api = "chat/completions" // Gemini's OpenAI-compatible endpoint
+	}
 	if p.FailWith != 0 {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(p.FailWith)
@@ -93,6 +98,24 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if api == "embeddings" {
 		out = 0
 	}
+	var u usage
+	u.in, u.out = in, out
+	if h := r.Header.Get("X-Fake-Usage"); h != "" {
+		// in,out,cache_read,cache_write,reasoning — bounded by what the call
+		// could really use: input by the body's bytes, output by its cap.
+		var v [5]int64
+		fmt.Sscanf(h, "%d,%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3], &v[4])
+		u = usage{in: min(v[0], int64(len(body))), out: v[1], cacheRead: v[2], cacheWrite: v[3], reasoning: v[4]}
+		for _, c := range []*int64{req.MaxCompletionTokens, req.MaxOutputTokens, req.MaxTokens} {
+			if c != nil && *c < u.out {
+				u.out = *c
+			}
+		}
+		u.cacheRead = min(u.cacheRead, u.in)
+		u.cacheWrite = min(u.cacheWrite, u.in-u.cacheRead)
+		u.reasoning = min(u.reasoning, u.out)
+		in, out = u.in, u.out
+	}
 	n := p.seq.Add(1)
 	var id string
 	switch api {
@@ -110,13 +133,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b := Billed{ID: id, API: api, Model: req.Model, InputTokens: in, OutputTokens: out}
 	if req.Stream {
-		if !p.stream(w, r, api, id, req, in, out) {
+		if !p.stream(w, r, api, id, req, u) {
 			p.Abandoned.Add(1)
 			return
 		}
 	} else {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(whole(api, id, req.Model, in, out))
+		_ = json.NewEncoder(w).Encode(whole(api, id, req.Model, u))
 	}
 	p.mu.Lock()
 	p.billed = append(p.billed, b)
@@ -131,20 +154,33 @@ func words(n int64) string {
 	return sb.String()
 }
 
-func whole(api, id, model string, in, out int64) any {
+type usage struct{ in, out, cacheRead, cacheWrite, reasoning int64 }
+
+func (u usage) chat() map[string]any {
+	return map[string]any{"prompt_tokens": u.in, "completion_tokens": u.out, "total_tokens": u.in + u.out,
+		"prompt_tokens_details": map[string]any{"cached_tokens": u.cacheRead}, "completion_tokens_details": map[string]any{"reasoning_tokens": u.reasoning}}
+}
+
+func (u usage) anthropic() map[string]any {
+	return map[string]any{"input_tokens": u.in - u.cacheRead - u.cacheWrite, "output_tokens": u.out,
+		"cache_read_input_tokens": u.cacheRead, "cache_creation_input_tokens": u.cacheWrite}
+}
+
+func whole(api, id, model string, u usage) any {
+	in, out := u.in, u.out
 	now := time.Now().Unix()
 	switch api {
 	case "chat/completions":
 		return map[string]any{"id": id, "object": "chat.completion", "created": now, "model": model,
 			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
 				"message": map[string]any{"role": "assistant", "content": words(out)}}},
-			"usage": map[string]any{"prompt_tokens": in, "completion_tokens": out, "total_tokens": in + out}}
+			"usage": u.chat()}
 	case "responses":
 		return map[string]any{"id": id, "object": "response", "created_at": now, "model": model, "status": "completed",
 			"output": []any{map[string]any{"type": "message", "id": "msg_" + id, "role": "assistant", "status": "completed",
 				"content": []any{map[string]any{"type": "output_text", "text": words(out), "annotations": []any{}}}}},
 			"usage": map[string]any{"input_tokens": in, "output_tokens": out, "total_tokens": in + out,
-				"input_tokens_details": map[string]any{"cached_tokens": 0}, "output_tokens_details": map[string]any{"reasoning_tokens": 0}}}
+				"input_tokens_details": map[string]any{"cached_tokens": u.cacheRead}, "output_tokens_details": map[string]any{"reasoning_tokens": u.reasoning}}}
 	case "embeddings":
 		return map[string]any{"object": "list", "model": model,
 			"data":  []any{map[string]any{"object": "embedding", "index": 0, "embedding": []float64{0.1, 0.2, 0.3}}},
@@ -153,11 +189,12 @@ func whole(api, id, model string, in, out int64) any {
 	return map[string]any{"id": id, "type": "message", "role": "assistant", "model": model,
 		"content":     []any{map[string]any{"type": "text", "text": words(out)}},
 		"stop_reason": "end_turn", "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": in, "output_tokens": out, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}
+		"usage": u.anthropic()}
 }
 
 // stream answers as SSE; false if the client went away before the end.
-func (p *Provider) stream(w http.ResponseWriter, r *http.Request, api, id string, req request, in, out int64) bool {
+func (p *Provider) stream(w http.ResponseWriter, r *http.Request, api, id string, req request, u usage) bool {
+	out := u.out
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	fl := w.(http.Flusher)
@@ -193,11 +230,11 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, api, id string
 			"choices": []any{map[string]any{"index": 0, "delta": map[string]any{}, "finish_reason": "stop"}}})
 		if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 			send("", map[string]any{"id": id, "object": "chat.completion.chunk", "created": now, "model": req.Model, "choices": []any{},
-				"usage": map[string]any{"prompt_tokens": in, "completion_tokens": out, "total_tokens": in + out}})
+				"usage": u.chat()})
 		}
 		fmt.Fprint(w, "data: [DONE]\n\n")
 	case "responses":
-		resp := whole(api, id, req.Model, in, out).(map[string]any)
+		resp := whole(api, id, req.Model, u).(map[string]any)
 		created := map[string]any{"id": id, "object": "response", "created_at": now, "model": req.Model, "status": "in_progress", "output": []any{}}
 		send("response.created", map[string]any{"type": "response.created", "sequence_number": 0, "response": created})
 		item := map[string]any{"type": "message", "id": "msg_" + id, "role": "assistant", "status": "in_progress", "content": []any{}}
@@ -221,7 +258,7 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, api, id string
 	case "messages":
 		send("message_start", map[string]any{"type": "message_start", "message": map[string]any{"id": id, "type": "message", "role": "assistant",
 			"model": req.Model, "content": []any{}, "stop_reason": nil, "stop_sequence": nil,
-			"usage": map[string]any{"input_tokens": in, "output_tokens": 1, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}})
+			"usage": usage{in: u.in, out: 1, cacheRead: u.cacheRead, cacheWrite: u.cacheWrite}.anthropic()}})
 		send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
 		for i := int64(0); i < out; i++ {
 			if stall(i) {
