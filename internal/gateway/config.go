@@ -31,7 +31,9 @@ type Config struct {
 	// HeaderAttribution lets the headers X-Tokenmeter-Workflow, -Team and
 	// -User fill the attribution a key does not set (a key's own values are
 	// never overridden, so a client cannot move its spend to another
-	// budget). Default true.
+	// budget). Default true. X-Tokenmeter-Prompt-Template, -Prompt-Version,
+	// -Application, -Trace-Id and -Conversation-Id are copied into the usage
+	// event when this is on.
 	HeaderAttribution *bool `yaml:"header_attribution"`
 	// BytesPerToken divides the request body's size to estimate its input
 	// tokens. The default 1 is an upper bound for byte-level BPE tokenizers

@@ -230,8 +230,10 @@ func clientKey(r *http.Request) string {
 
 // attribution is whom a call is charged to.
 type attribution struct {
-	tenant                         *tenant.Tenant
-	key, workflow, team, user, app string
+	tenant                    *tenant.Tenant
+	key, workflow, team, user string
+	// Descriptive fields (no budget depends on them), from headers.
+	promptTemplate, promptVersion, application, traceID, conversationID string
 }
 
 func (g *Gateway) attribute(k *key, h http.Header) attribution {
@@ -245,6 +247,11 @@ func (g *Gateway) attribute(k *key, h http.Header) attribution {
 		fill(&a.workflow, "X-Tokenmeter-Workflow")
 		fill(&a.team, "X-Tokenmeter-Team")
 		fill(&a.user, "X-Tokenmeter-User")
+		fill(&a.promptTemplate, "X-Tokenmeter-Prompt-Template")
+		fill(&a.promptVersion, "X-Tokenmeter-Prompt-Version")
+		fill(&a.application, "X-Tokenmeter-Application")
+		fill(&a.traceID, "X-Tokenmeter-Trace-Id")
+		fill(&a.conversationID, "X-Tokenmeter-Conversation-Id")
 	}
 	return a
 }

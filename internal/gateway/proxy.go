@@ -35,6 +35,8 @@ var dropRequest = map[string]bool{
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 	"Authorization": true, "X-Api-Key": true, "Accept-Encoding": true, "Host": true,
 	"X-Tokenmeter-Workflow": true, "X-Tokenmeter-Team": true, "X-Tokenmeter-User": true,
+	"X-Tokenmeter-Prompt-Template": true, "X-Tokenmeter-Prompt-Version": true, "X-Tokenmeter-Application": true,
+	"X-Tokenmeter-Trace-Id": true, "X-Tokenmeter-Conversation-Id": true,
 }
 
 var dropResponse = map[string]bool{
@@ -262,6 +264,12 @@ func (g *Gateway) settle(c *call, rep reply, exact bool) {
 		"event_id": id, "event_time": now, "tenant": c.attr.tenant.ID, "provider": c.api.provider(), "model": model,
 		"operation": c.api.operation(), "workflow": c.attr.workflow, "team": c.attr.team, "user_id": c.attr.user,
 		"attributes": attrs,
+	}
+	for k, v := range map[string]string{"prompt_template": c.attr.promptTemplate, "prompt_version": c.attr.promptVersion,
+		"application": c.attr.application, "trace_id": c.attr.traceID, "conversation_id": c.attr.conversationID} {
+		if v != "" {
+			item[k] = v
+		}
 	}
 	if tier := normaliseTier(firstNonEmpty(rep.tier, c.req.ServiceTier)); tier != event.ServiceTierStandard {
 		item["service_tier"] = tier

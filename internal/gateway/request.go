@@ -160,7 +160,10 @@ func (e *estimator) worstCase(api API, body []byte, cr callRequest, tenantID, cu
 		// Cache writes cost more than plain input: price the input as writes.
 		ev := event.UsageEvent{EventID: "estimate", EventTime: e.now().UTC(), Tenant: tenantID, Provider: api.provider(),
 			Model: cr.Model, ServiceTier: tier, InputTokens: p.inputTokens, CacheWriteInputTokens: p.inputTokens,
-			CacheWrite1hInputTokens: p.inputTokens, OutputTokens: p.outputTokens}
+			OutputTokens: p.outputTokens}
+		if bytes.Contains(body, []byte(`"1h"`)) {
+			ev.CacheWrite1hInputTokens = p.inputTokens // one-hour writes cost more
+		}
 		var out event.PricedUsageEvent
 		if err := e.prices.Price(&ev, currency, &out); err == nil && out.BilledEffectiveCost.GreaterThan(best) {
 			best = out.BilledEffectiveCost

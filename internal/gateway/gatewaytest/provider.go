@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ type Provider struct {
 	Delay time.Duration
 
 	mu     sync.Mutex
+	prefix string // unique per Provider, so response ids never repeat across runs
 	billed []Billed
 	seq    atomic.Int64
 	// Stalled is closed... counts stalled streams whose client went away.
@@ -117,16 +119,22 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in, out = u.in, u.out
 	}
 	n := p.seq.Add(1)
+	p.mu.Lock()
+	if p.prefix == "" {
+		p.prefix = strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	pre := p.prefix
+	p.mu.Unlock()
 	var id string
 	switch api {
 	case "chat/completions":
-		id = fmt.Sprintf("chatcmpl-fake%06d", n)
+		id = fmt.Sprintf("chatcmpl-fake%s%06d", pre, n)
 	case "responses":
-		id = fmt.Sprintf("resp_fake%06d", n)
+		id = fmt.Sprintf("resp_fake%s%06d", pre, n)
 	case "messages":
-		id = fmt.Sprintf("msg_fake%06d", n)
+		id = fmt.Sprintf("msg_fake%s%06d", pre, n)
 	case "embeddings":
-		id = fmt.Sprintf("emb-fake%06d", n)
+		id = fmt.Sprintf("emb-fake%s%06d", pre, n)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		return
