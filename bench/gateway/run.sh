@@ -5,6 +5,12 @@
 #
 #   bench/gateway/run.sh [RATES] [DURATION]     default "1000 5000" 5s
 #
+# With KAFKA_BROKERS set, the gateway process runs the budget and gateway
+# roles only and a second tokenmeter runs the processor, so the CPU per call
+# is the gateway's (check + reserve, proxy, settle, produce, and the budget
+# role accounting the priced event); without, one process runs everything
+# on the embedded broker (whose CPU is then included).
+#
 # Ports: 40610 (provider), 40611 (tokenmeter API), 40612 (gateway), 40613 (broker);
 # override with GW_BENCH_PORT_BASE.
 set -euo pipefail
@@ -17,12 +23,17 @@ GO=${GO:-go}
 out=$(mktemp -d)
 $GO build -o "$out/tokenmeter" ./cmd/tokenmeter
 $GO build -o "$out/gwbench" ./bench/gateway
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+	roles="[budget, gateway]"
+	kafka="kafka: {brokers: [${KAFKA_BROKERS}], client_id: gw-bench, topics: {partitions: 3, retention: 2232h}}"
+else
+	roles="[budget, processor, gateway]"
+	kafka="kafka: {embedded: {listen: \"$broker\", data_dir: \"$out/kafka\"}, topics: {partitions: 3, retention: 2232h}}"
+fi
 cat >"$out/pipeline.yaml" <<YAML
-roles: [budget, processor, gateway]
+roles: $roles
 http: {listen: "$api"}
-kafka:
-  embedded: {listen: "$broker", data_dir: "$out/kafka"}
-  topics: {partitions: 3, retention: 2232h}
+$kafka
 telemetry: {log_level: warn}
 tenants:
   - {id: acme, reporting_currency: HKD, time_zone: Asia/Hong_Kong, token_sha256: ["$(printf bench-token | sha256sum | cut -d' ' -f1)"]}
@@ -49,6 +60,12 @@ pids+=($!)
 "$out/tokenmeter" run "$out/pipeline.yaml" 2>"$out/tokenmeter.log" &
 tm=$!
 pids+=($tm)
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+	sed -e 's/^roles: .*/roles: [processor]/' -e "s/listen: \"$api\"/listen: \"127.0.0.1:$((base + 4))\"/" \
+		-e '/^gateway:/,$d' "$out/pipeline.yaml" >"$out/processor.yaml"
+	"$out/tokenmeter" run "$out/processor.yaml" 2>"$out/processor.log" &
+	pids+=($!)
+fi
 for _ in $(seq 1 200); do
 	curl -sf "http://$api/readyz" >/dev/null 2>&1 && break
 	sleep 0.1
