@@ -43,8 +43,56 @@ func (g *Gateway) routes(mux *http.ServeMux) {
 	})
 }
 
-// authorize decides one external call.
+// authzVerdict is a decision of the external endpoints: 200 allows.
+type authzVerdict struct {
+	status  int
+	headers http.Header
+	body    []byte
+}
+
+func (v *authzVerdict) write(w http.ResponseWriter) {
+	for k, vs := range v.headers {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(v.status)
+	_, _ = w.Write(v.body)
+}
+
+// authorize decides one external call over HTTP.
 func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, path string, readBody bool) {
+	var body []byte
+	if readBody {
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, apiOf(path), errTooLarge, fmt.Sprintf("request body larger than %d bytes", g.cfg.MaxBodyBytes))
+			return
+		}
+	}
+	v := g.decide(path, r.Header, body, r.ContentLength)
+	v.write(w)
+}
+
+// decide checks and reserves one call seen by an external proxy: its
+// original path, headers (the client's key among them) and, when the
+// proxy passes it, body. contentLength bounds the input when there is no body.
+func (g *Gateway) decide(path string, hdr http.Header, body []byte, contentLength int64) *authzVerdict {
+	v := &authzVerdict{status: http.StatusOK, headers: http.Header{}}
+	g.decideInto(v, path, hdr, body, contentLength)
+	return v
+}
+
+// authzVerdict collects the answer as an http.ResponseWriter, so the HTTP
+// and gRPC endpoints share one decision and one error shape.
+func (v *authzVerdict) Header() http.Header    { return v.headers }
+func (v *authzVerdict) WriteHeader(status int) { v.status = status }
+func (v *authzVerdict) Write(b []byte) (int, error) {
+	v.body = append(v.body, b...)
+	return len(b), nil
+}
+
+func (g *Gateway) decideInto(w http.ResponseWriter, path string, hdr http.Header, body []byte, contentLength int64) {
 	api := apiOf(path)
 	if api == 0 {
 		// Not a model call: nothing to meter, let it through.
@@ -52,22 +100,12 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, path string,
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	k, ok := g.lookupKey(clientKey(r))
+	k, ok := g.lookupKey(clientKeyOf(hdr))
 	if !ok {
 		writeError(w, api, errAuth, "unknown or missing API key for the tokenmeter gateway")
 		return
 	}
-	attr := g.attribute(k, r.Header)
-	var body []byte
-	if readBody {
-		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, api, errTooLarge, fmt.Sprintf("request body larger than %d bytes", g.cfg.MaxBodyBytes))
-			return
-		}
-	}
+	attr := g.attribute(k, hdr)
 	var cr callRequest
 	if len(body) > 0 {
 		var err error
@@ -76,12 +114,12 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, path string,
 			return
 		}
 	} else {
-		cr.Model = r.Header.Get("X-Tokenmeter-Model")
+		cr.Model = hdr.Get("X-Tokenmeter-Model")
 		if cr.Model == "" {
 			writeError(w, api, errInvalid, "without the request body, X-Tokenmeter-Model is required to estimate the call")
 			return
 		}
-		if v := r.Header.Get("X-Tokenmeter-Max-Tokens"); v != "" {
+		if v := hdr.Get("X-Tokenmeter-Max-Tokens"); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				writeError(w, api, errInvalid, "X-Tokenmeter-Max-Tokens: not a non-negative integer")
@@ -91,9 +129,9 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, path string,
 		}
 		// The body size bounds the input tokens; Content-Length is the
 		// original request's when the proxy forwards it.
-		n, _ := strconv.ParseInt(r.Header.Get("X-Original-Content-Length"), 10, 64)
+		n, _ := strconv.ParseInt(hdr.Get("X-Original-Content-Length"), 10, 64)
 		if n <= 0 {
-			n = r.ContentLength
+			n = contentLength
 		}
 		if n > 0 {
 			body = make([]byte, min(n, g.cfg.MaxBodyBytes))
@@ -104,7 +142,7 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, path string,
 		writeError(w, api, errInvalid, fmt.Sprintf("tokenmeter cannot price %s/%s: %v", api.provider(), cr.Model, err))
 		return
 	}
-	reqID := r.Header.Get("X-Request-Id")
+	reqID := hdr.Get("X-Request-Id")
 	if reqID == "" {
 		reqID = newRequestID()
 	}
@@ -129,7 +167,6 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, path string,
 		g.count(api, "denied")
 		// 403 for both: Envoy relays any non-200 as the denial; nginx only
 		// accepts 401/403 from an auth_request.
-		w.Header().Set("X-Should-Retry", "false")
 		writeErrorStatus(w, api, http.StatusForbidden, "tokenmeter budget: "+dec.Reason)
 		return
 	}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tokenmeter/tokenmeter/internal/testenv"
 )
@@ -194,5 +199,59 @@ http {
 	}
 	if n := len(p.provider.Billed()); n != 1 {
 		t.Errorf("provider saw %d calls, want 1 (the denied one must not reach it)", n)
+	}
+}
+
+// TestEnvoyExtAuthzGRPC sends the CheckRequest Envoy's gRPC ext_authz
+// filter sends (attributes.request.http with the original path, headers
+// and, with with_request_body + pack_as_bytes, the raw body) and checks the
+// OK answer with the reservation header, and a PERMISSION_DENIED one
+// carrying the 403 status and provider-shaped body for the client.
+func TestEnvoyExtAuthzGRPC(t *testing.T) {
+	p := startPipeline(t, pipelineOpts{})
+	conn, err := grpc.NewClient(p.authzGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cl := authv3.NewAuthorizationClient(conn)
+	check := func(id, body string) *authv3.CheckResponse {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := cl.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Id: id, Method: "POST", Path: "/v1/messages", Host: "api.anthropic.com", Scheme: "https",
+				Protocol: "HTTP/1.1", Size: int64(len(body)), RawBody: []byte(body),
+				Headers: map[string]string{":authority": "api.anthropic.com", ":method": "POST", ":path": "/v1/messages",
+					"x-api-key": acmeKey, "anthropic-version": "2023-06-01", "content-type": "application/json", "x-request-id": id},
+			}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	ok := check("grpc-req-1", `{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"hello"}]}`)
+	if ok.GetStatus().GetCode() != 0 || ok.GetOkResponse() == nil {
+		t.Fatalf("allow: %v", ok)
+	}
+	found := false
+	for _, h := range ok.GetOkResponse().GetHeaders() {
+		if h.GetHeader().GetKey() == "x-tokenmeter-request-id" && h.GetHeader().GetValue() == "grpc-req-1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("allow without x-tokenmeter-request-id: %v", ok.GetOkResponse().GetHeaders())
+	}
+	if s := p.budget(t, "acme-legal"); s.Reservations != 1 {
+		t.Errorf("after allow: %+v", s)
+	}
+	// 100 M output tokens of Haiku: 500 USD, far over 100 HKD.
+	deny := check("grpc-req-2", `{"model":"claude-haiku-4-5","max_tokens":100000000,"messages":[{"role":"user","content":"hello"}]}`)
+	d := deny.GetDeniedResponse()
+	if deny.GetStatus().GetCode() != 7 || d == nil || d.GetStatus().GetCode() != 403 ||
+		!strings.Contains(d.GetBody(), `"type":"permission_error"`) || !strings.Contains(d.GetBody(), "acme-legal") {
+		t.Errorf("deny: %v", deny)
 	}
 }

@@ -15,6 +15,10 @@ type Config struct {
 	// Default "127.0.0.1:8090". Env TOKENMETER_GATEWAY_LISTEN overrides. The
 	// ext_authz and auth_request endpoints are on the API server (http.listen).
 	Listen string `yaml:"listen"`
+	// AuthzGRPCListen, when set, serves Envoy's ext_authz gRPC service
+	// (envoy.service.auth.v3.Authorization) on this address, deciding like
+	// the HTTP endpoints. Default "" (off).
+	AuthzGRPCListen string `yaml:"authz_grpc_listen"`
 	// OpenAI is the upstream of the OpenAI-compatible endpoints. Default URL
 	// https://api.openai.com.
 	OpenAI UpstreamConfig `yaml:"openai"`

@@ -54,10 +54,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc"
 
 	"github.com/tokenmeter/tokenmeter/internal/budget"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
@@ -93,8 +95,10 @@ type Gateway struct {
 	stopErr  error
 	closing  atomic.Bool
 
-	// Addr is the proxy's bound address once started.
-	Addr string
+	// Addr is the proxy's bound address once started; AuthzGRPCAddr the
+	// ext_authz gRPC server's (when configured).
+	Addr, AuthzGRPCAddr string
+	grpcSrv             *grpc.Server
 
 	stats   Stats
 	metrics *metrics
@@ -165,6 +169,22 @@ func (g *Gateway) Start(ctx context.Context, fatal chan<- error) error {
 		return fmt.Errorf("gateway.listen: cannot listen on %s: %w", g.cfg.Listen, err)
 	}
 	g.ln, g.Addr = ln, ln.Addr().String()
+	if g.cfg.AuthzGRPCListen != "" {
+		gl, err := net.Listen("tcp", g.cfg.AuthzGRPCListen)
+		if err != nil {
+			ln.Close()
+			cl.Close()
+			return fmt.Errorf("gateway.authz_grpc_listen: cannot listen on %s: %w", g.cfg.AuthzGRPCListen, err)
+		}
+		g.AuthzGRPCAddr = gl.Addr().String()
+		g.grpcSrv = grpc.NewServer()
+		authv3.RegisterAuthorizationServer(g.grpcSrv, &authzGRPC{g: g})
+		go func() {
+			if err := g.grpcSrv.Serve(gl); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				fatal <- fmt.Errorf("gateway ext_authz gRPC: %w", err)
+			}
+		}()
+	}
 	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -184,6 +204,15 @@ func (g *Gateway) StopIntake() { g.closing.Store(true) }
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.closing.Store(true)
 	g.stopOnce.Do(func() {
+		if g.grpcSrv != nil {
+			stopped := make(chan struct{})
+			go func() { g.grpcSrv.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-ctx.Done():
+				g.grpcSrv.Stop()
+			}
+		}
 		if g.srv != nil {
 			if err := g.srv.Shutdown(ctx); err != nil {
 				g.stopErr = fmt.Errorf("gateway server: %w", err)
@@ -221,11 +250,13 @@ func (g *Gateway) lookupKey(secret string) (*key, bool) {
 }
 
 // clientKey is the key a request carries: x-api-key (Anthropic) or a bearer token (OpenAI).
-func clientKey(r *http.Request) string {
-	if k := r.Header.Get("X-Api-Key"); k != "" {
+func clientKey(r *http.Request) string { return clientKeyOf(r.Header) }
+
+func clientKeyOf(h http.Header) string {
+	if k := h.Get("X-Api-Key"); k != "" {
 		return k
 	}
-	return tenant.BearerToken(r.Header.Get("Authorization"))
+	return tenant.BearerToken(h.Get("Authorization"))
 }
 
 // attribution is whom a call is charged to.

@@ -61,6 +61,7 @@ func freePort(t *testing.T) string {
 // pipeline is a running tokenmeter with the gateway role.
 type pipeline struct {
 	api, gw      string
+	authzGRPC    string // Envoy ext_authz gRPC address
 	provider     *gatewaytest.Provider
 	providerAddr string // host:port of the fake provider
 }
@@ -82,7 +83,7 @@ func startPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	prov := &gatewaytest.Provider{}
 	up := httptest.NewServer(prov)
 	t.Cleanup(up.Close)
-	p := &pipeline{api: freePort(t), gw: freePort(t), provider: prov, providerAddr: strings.TrimPrefix(up.URL, "http://")}
+	p := &pipeline{api: freePort(t), gw: freePort(t), authzGRPC: freePort(t), provider: prov, providerAddr: strings.TrimPrefix(up.URL, "http://")}
 	repo, _ := filepath.Abs("../..")
 	dir := t.TempDir()
 	t.Setenv("GW_TEST_TOKEN", acmeToken)
@@ -108,12 +109,13 @@ budget:
     - {id: acme-user-u7, tenant: acme, scope: {user: u-7}, amount: "0.000001", mode: enforce}
 gateway:
   listen: "%s"
+  authz_grpc_listen: "%s"
   openai: {url: "%s", api_key: upstream-openai-key}
   anthropic: {url: "%s", api_key: upstream-anthropic-key}
   keys:
     - {name: legal, key: %s, tenant: acme, workflow: legal-research, team: legal}
     - {name: marketing, key: %s, tenant: acme, workflow: marketing-copy}
-%s`, p.api, freePort(t), dir, repo, repo, repo, o.ttl, o.legalAmount, p.gw, up.URL, up.URL, acmeKey, acmeMarketingKey, o.extraYAML)
+%s`, p.api, freePort(t), dir, repo, repo, repo, o.ttl, o.legalAmount, p.gw, p.authzGRPC, up.URL, up.URL, acmeKey, acmeMarketingKey, o.extraYAML)
 	path := filepath.Join(dir, "pipeline.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
