@@ -144,3 +144,62 @@ func TestConcurrentCallersStayWithinBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestOvershootBoundWithoutOutputCap: calls that set no max_tokens are
+// estimated at default_max_output_tokens (8 here) but the provider answers
+// 24 tokens, so each admitted call costs 16 output tokens more than its
+// estimate (bytes_per_token 4 makes the input estimate the fake
+// provider's own count, so the output error is not absorbed). The stated bound: spend ≤ amount + (calls in flight when the
+// last call was admitted) × the largest single error; with c concurrent
+// callers that is ≤ amount + c × 16 tokens' price. Both the sequential case
+// (c = 1) and 8 concurrent callers, three rounds each.
+func TestOvershootBoundWithoutOutputCap(t *testing.T) {
+	amount := decimal.RequireFromString("0.01")
+	// One call's error: 16 gpt-4o-mini output tokens, 0.60 USD per million, 7.8 HKD per USD.
+	maxErr := hkd(decimal.Zero, gpt4oMiniOut, 0, 16)
+	for _, callers := range []int{1, 8} {
+		for round := 0; round < 3; round++ {
+			t.Run(fmt.Sprintf("callers%d/round%d", callers, round), func(t *testing.T) {
+				p := startPipeline(t, pipelineOpts{legalAmount: amount.String(), gatewayYAML: "  default_max_output_tokens: 8\n  bytes_per_token: 4", providerOutput: 24})
+				body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Draft a short memo on clause 7."}]}`
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				allowed, denied := 0, 0
+				for w := 0; w < callers; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := 0; i < 200/callers; i++ {
+							req, _ := http.NewRequest("POST", "http://"+p.gw+"/v1/chat/completions", strings.NewReader(body))
+							req.Header.Set("Authorization", "Bearer "+acmeKey)
+							resp, err := http.DefaultClient.Do(req)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+							mu.Lock()
+							if resp.StatusCode == 200 {
+								allowed++
+							} else {
+								denied++
+							}
+							mu.Unlock()
+						}
+					}()
+				}
+				wg.Wait()
+				s := p.waitEvents(t, "acme-legal", int64(allowed))
+				bound := amount.Add(maxErr.Mul(decimal.NewFromInt(int64(callers))))
+				t.Logf("allowed %d, denied %d: spent %s, amount %s, bound %s", allowed, denied, s.Spent, amount, bound)
+				if s.Spent.GreaterThan(bound) {
+					t.Errorf("spent %s above the bound %s", s.Spent, bound)
+				}
+				if denied == 0 {
+					t.Error("the budget was never exhausted")
+				}
+			})
+		}
+	}
+}

@@ -69,7 +69,10 @@ type pipeline struct {
 type pipelineOpts struct {
 	legalAmount string // acme-legal (enforce) amount in HKD
 	extraYAML   string
+	gatewayYAML string // more gateway: fields, two-space indented
 	ttl         string
+	// providerOutput is the fake provider's output when the call sets no cap (default 24).
+	providerOutput int64
 }
 
 func startPipeline(t *testing.T, o pipelineOpts) *pipeline {
@@ -80,7 +83,7 @@ func startPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	if o.ttl == "" {
 		o.ttl = "5m"
 	}
-	prov := &gatewaytest.Provider{}
+	prov := &gatewaytest.Provider{MaxOutput: o.providerOutput}
 	up := httptest.NewServer(prov)
 	t.Cleanup(up.Close)
 	p := &pipeline{api: freePort(t), gw: freePort(t), authzGRPC: freePort(t), provider: prov, providerAddr: strings.TrimPrefix(up.URL, "http://")}
@@ -110,12 +113,13 @@ budget:
 gateway:
   listen: "%s"
   authz_grpc_listen: "%s"
+%s
   openai: {url: "%s", api_key: upstream-openai-key}
   anthropic: {url: "%s", api_key: upstream-anthropic-key}
   keys:
     - {name: legal, key: %s, tenant: acme, workflow: legal-research, team: legal}
     - {name: marketing, key: %s, tenant: acme, workflow: marketing-copy}
-%s`, p.api, freePort(t), dir, repo, repo, repo, o.ttl, o.legalAmount, p.gw, p.authzGRPC, up.URL, up.URL, acmeKey, acmeMarketingKey, o.extraYAML)
+%s`, p.api, freePort(t), dir, repo, repo, repo, o.ttl, o.legalAmount, p.gw, p.authzGRPC, o.gatewayYAML, up.URL, up.URL, acmeKey, acmeMarketingKey, o.extraYAML)
 	path := filepath.Join(dir, "pipeline.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
