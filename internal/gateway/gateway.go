@@ -25,10 +25,12 @@
 // charged the input bound plus the deltas already streamed, flagged
 // tokenmeter.usage_estimated.
 //
-// Overshoot bound: reservations never exceed an enforce budget's amount,
-// so admitted spend ≤ amount + Σ over admitted calls of (actual − estimate)⁺.
+// Overshoot bound: reservations never exceed an enforce budget's amount and
+// each call is settled to its exact cost when it completes, so admitted
+// spend ≤ amount + Σ (actual − estimate)⁺ over the calls in flight when the
+// last call was admitted ≤ amount + concurrency × the largest single error.
 // With the defaults the input estimate is an upper bound and a request's
-// max tokens caps its output, so the excess is zero for calls that set a
+// max tokens caps its output, so the error is zero for calls that set a
 // cap; a call without a cap may exceed default_max_output_tokens by what it
 // produced beyond it (docs/gateway.md).
 //
