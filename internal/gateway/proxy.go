@@ -106,6 +106,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Tokenmeter-Request-Id", c.reqID)
 	w.Header().Set("X-Tokenmeter-Decision", dec.Decision)
+	if dec.State != "ready" {
+		// Degraded: the policy decided (fail-open admissions are counted and alerted by the budget role).
+		w.Header().Set("X-Tokenmeter-State", dec.State+"; "+dec.Policy)
+	}
 	if dec.BudgetID != "" {
 		w.Header().Set("X-Tokenmeter-Budget", dec.BudgetID)
 	}
