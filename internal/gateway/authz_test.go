@@ -103,9 +103,9 @@ func nginxBinary(t *testing.T) string {
 		}
 	}
 	if testenv.RequireServices() {
-		t.Fatal("nginx not found: run deploy/local/nginx.sh ensure")
+		t.Fatal("nginx not found: run deploy/local/tools.sh ensure")
 	}
-	t.Skip("nginx not found; run deploy/local/nginx.sh ensure")
+	t.Skip("nginx not found; run deploy/local/tools.sh ensure")
 	return ""
 }
 
