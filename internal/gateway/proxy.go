@@ -322,8 +322,10 @@ func decodeItem(item map[string]any, now time.Time) (event.UsageEvent, error) {
 }
 
 // produce sends the usage event to the usage topic (acks=all, idempotent
-// producer, retried until the delivery timeout). A failure is logged and
-// counted: the reservation then holds the exact cost until it expires.
+// producer, retried until the delivery timeout). It never blocks the call:
+// a full buffer (broker unreachable for long) fails at once. A failure is
+// logged and counted: the reservation then holds the exact cost until it
+// expires.
 func (g *Gateway) produce(ev *event.UsageEvent) {
 	v, err := json.Marshal(ev)
 	if err != nil {
@@ -331,7 +333,7 @@ func (g *Gateway) produce(ev *event.UsageEvent) {
 		return
 	}
 	g.inflight.Add(1)
-	g.client.Produce(context.Background(), &kgo.Record{Topic: g.deps.Kafka.Topics.Usage, Key: ev.Key(), Value: v},
+	g.client.TryProduce(context.Background(), &kgo.Record{Topic: g.deps.Kafka.Topics.Usage, Key: ev.Key(), Value: v},
 		func(_ *kgo.Record, err error) {
 			defer g.inflight.Done()
 			if err != nil {
