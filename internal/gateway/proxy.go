@@ -310,7 +310,7 @@ func (g *Gateway) settle(c *call, rep reply, exact bool) {
 	}
 	g.stats.Settled.Add(1)
 	g.count(c.api, "settled")
-	g.produce(&ev)
+	g.produce(c.api, &ev)
 }
 
 func decodeItem(item map[string]any, now time.Time) (event.UsageEvent, error) {
@@ -326,7 +326,7 @@ func decodeItem(item map[string]any, now time.Time) (event.UsageEvent, error) {
 // a full buffer (broker unreachable for long) fails at once. A failure is
 // logged and counted: the reservation then holds the exact cost until it
 // expires.
-func (g *Gateway) produce(ev *event.UsageEvent) {
+func (g *Gateway) produce(api API, ev *event.UsageEvent) {
 	v, err := json.Marshal(ev)
 	if err != nil {
 		g.stats.ProduceErrors.Add(1)
@@ -338,6 +338,7 @@ func (g *Gateway) produce(ev *event.UsageEvent) {
 			defer g.inflight.Done()
 			if err != nil {
 				g.stats.ProduceErrors.Add(1)
+				g.count(api, "produce_error")
 				g.deps.Logger.Error("usage event not produced", "event_id", ev.EventID, "err", err)
 			}
 		})
