@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	outcomeIn := make(chan *event.OutcomeEvent, queue)
 	kafkaIn := make(chan *Call, queue)
 	var gatewayIn chan *Request
-	if cfg.Gateway != "" {
+	if cfg.Gateway != "" && !cfg.Story {
 		gatewayIn = make(chan *Request, queue)
 		startGateway(sendCtx, &wg, &cfg, sum, gatewayIn)
 	}
