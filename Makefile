@@ -18,7 +18,7 @@ BENCHTIME ?= 1s
 generate: ## regenerate the Go of schemas/proto (protoc: Debian protobuf-compiler; protoc-gen-go: the version go.mod pins)
 	GO=$(GO) schemas/proto/generate.sh
 
-build: ## build bin/tokenmeter
+build: ## build bin/tokenmeter (production: without the demo tools; deploy/local/demo.sh builds with -tags demo)
 	$(GO) build -o bin/tokenmeter ./cmd/tokenmeter
 
 test: ## all tests against real ClickHouse + Kafka (started and stopped as needed)

@@ -18,7 +18,7 @@ CHHTTP=${CLICKHOUSE_HTTP_ADDR:-127.0.0.1:8123}
 DB=tm_budget_e2e
 unset KAFKA_BROKERS
 rm -rf "$DIR" && mkdir -p "$DIR"
-go build -o "$DIR/tokenmeter" ./cmd/tokenmeter
+go build -tags demo -o "$DIR/tokenmeter" ./cmd/tokenmeter
 # Relative paths in the config (prices/, attribution/, forecasts.csv) resolve against its directory.
 for f in "$ROOT"/pipelines/*; do [ "$(basename "$f")" = demo.yaml ] || ln -s "$f" "$DIR/"; done
 python3 - "$ROOT" "$DIR" "$HTTP" "$KAFKA" "$OTLPG" "$OTLPH" "$HOOK" "$DB" <<'EOF'

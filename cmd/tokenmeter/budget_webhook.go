@@ -1,3 +1,5 @@
+//go:build demo
+
 package main
 
 import (
@@ -55,13 +57,6 @@ func webhookReceiverCmd(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-}
-
-func envOr(k, def string) string {
-	if v, ok := os.LookupEnv(k); ok {
-		return v
-	}
-	return def
 }
 
 type receiver struct {

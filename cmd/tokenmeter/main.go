@@ -155,3 +155,11 @@ func validateCmd(_ context.Context, args []string) error {
 	fmt.Printf("%s: ok (roles %v)\n", cfg.Path, cfg.Roles)
 	return nil
 }
+
+// envOr is the environment variable k, or def when it is not set.
+func envOr(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok {
+		return v
+	}
+	return def
+}

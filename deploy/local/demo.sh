@@ -78,7 +78,7 @@ tm_pid_alive "$CH_PIDFILE" || ch_started=1
 eval "$("$TM_ROOT/deploy/local/clickhouse.sh" env)"
 
 tm_log "building bin/tokenmeter"
-go build -o bin/tokenmeter ./cmd/tokenmeter
+go build -tags demo -o bin/tokenmeter ./cmd/tokenmeter  # demo tools (loadgen, webhook-receiver, fake-provider) are behind the demo tag
 
 if [ "${DEMO_KEEP_DATA:-0}" != 1 ]; then
 	tm_log "fresh demo state (DEMO_KEEP_DATA=1 keeps it): removing .local/embedded-kafka"
