@@ -16,18 +16,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/testenv"
 )
 
-func migrated(t *testing.T) (driver.Conn, string) {
-	t.Helper()
-	conn, db := testenv.ClickHouse(t)
-	cfg := chx.Config{Addr: testenv.ClickHouseAddr(t), Database: db}
-	cfg.ApplyDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := chx.Migrate(ctx, conn, cfg); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return conn, db
-}
+func migrated(t testing.TB) (driver.Conn, string) { return testenv.MigratedClickHouse(t) }
 
 // usageRow is one priced call as the sink writes it (HKD billing).
 type usageRow struct {

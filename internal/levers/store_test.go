@@ -9,7 +9,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/exact"
 	"github.com/tokenmeter/tokenmeter/internal/testenv"
 )
@@ -26,18 +25,7 @@ type call struct {
 	cur                                             string // billing currency, default USD
 }
 
-func migrated(t *testing.T) (driver.Conn, string) {
-	t.Helper()
-	conn, db := testenv.ClickHouse(t)
-	cfg := chx.Config{Addr: testenv.ClickHouseAddr(t), Database: db}
-	cfg.ApplyDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := chx.Migrate(ctx, conn, cfg); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return conn, db
-}
+func migrated(t testing.TB) (driver.Conn, string) { return testenv.MigratedClickHouse(t) }
 
 func orZero(s string) decimal.Decimal {
 	if s == "" {

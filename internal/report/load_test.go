@@ -11,24 +11,12 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/forecast"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/testenv"
 )
 
-func migrated(t *testing.T) (driver.Conn, string) {
-	t.Helper()
-	conn, db := testenv.ClickHouse(t)
-	cfg := chx.Config{Addr: testenv.ClickHouseAddr(t), Database: db}
-	cfg.ApplyDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := chx.Migrate(ctx, conn, cfg); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return conn, db
-}
+func migrated(t testing.TB) (driver.Conn, string) { return testenv.MigratedClickHouse(t) }
 
 func insertPriced(t *testing.T, conn driver.Conn, db string, rows [][5]string) {
 	t.Helper()

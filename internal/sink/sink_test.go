@@ -82,16 +82,7 @@ func (k *killStore) WriteLedger(ctx context.Context, entries []ledgerEntry) erro
 	return k.Store.WriteLedger(ctx, entries)
 }
 
-func migrated(t testing.TB) (driver.Conn, string) {
-	t.Helper()
-	conn, db := testenv.ClickHouse(t)
-	cfg := chx.Config{Addr: testenv.ClickHouseAddr(t), Database: db}
-	cfg.ApplyDefaults()
-	if _, err := chx.Migrate(context.Background(), conn, cfg); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return conn, db
-}
+func migrated(t testing.TB) (driver.Conn, string) { return testenv.MigratedClickHouse(t) }
 
 func testDeps(t testing.TB, brokers []string) role.Deps {
 	t.Helper()
