@@ -8,10 +8,12 @@ package export
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,9 +68,68 @@ func unwrap(t string) (string, bool) {
 
 func columnFor(name, chType string) (column, error) {
 	t, nullable := unwrap(chType)
-	if nullable {
-		return column{}, fmt.Errorf("column %s: Nullable types are not exported; wrap it in ifNull()", name)
+	c, err := plainColumn(name, t, chType)
+	if err != nil || !nullable {
+		return c, err
 	}
+	return nullableColumn(c), nil
+}
+
+// intScanner returns a scan destination of the integer type t and a reader
+// of it as int64 (UInt64 values above MaxInt64 wrap; read them back with uint64()).
+func intScanner(t string) (func() any, func(any) int64) {
+	switch t {
+	case "UInt8":
+		return func() any { return new(uint8) }, func(v any) int64 { return int64(*v.(*uint8)) }
+	case "Bool":
+		return func() any { return new(bool) }, func(v any) int64 {
+			if *v.(*bool) {
+				return 1
+			}
+			return 0
+		}
+	case "UInt16":
+		return func() any { return new(uint16) }, func(v any) int64 { return int64(*v.(*uint16)) }
+	case "UInt32":
+		return func() any { return new(uint32) }, func(v any) int64 { return int64(*v.(*uint32)) }
+	case "UInt64":
+		return func() any { return new(uint64) }, func(v any) int64 { return int64(*v.(*uint64)) }
+	case "Int8":
+		return func() any { return new(int8) }, func(v any) int64 { return int64(*v.(*int8)) }
+	case "Int16":
+		return func() any { return new(int16) }, func(v any) int64 { return int64(*v.(*int16)) }
+	case "Int32":
+		return func() any { return new(int32) }, func(v any) int64 { return int64(*v.(*int32)) }
+	default:
+		return func() any { return new(int64) }, func(v any) int64 { return *v.(*int64) }
+	}
+}
+
+// nullableColumn wraps a column for a Nullable(T) result column: NULL is an
+// Arrow null and an empty CSV field (the views use NULL for "not defined").
+func nullableColumn(c column) column {
+	inner := c
+	c.field.Nullable = true
+	c.scan = func() any { return reflect.New(reflect.TypeOf(inner.scan())).Interface() } // **T
+	c.add = func(b array.Builder, v any) error {
+		p := reflect.ValueOf(v).Elem()
+		if p.IsNil() {
+			b.AppendNull()
+			return nil
+		}
+		return inner.add(b, p.Interface())
+	}
+	c.text = func(v any) string {
+		p := reflect.ValueOf(v).Elem()
+		if p.IsNil() {
+			return ""
+		}
+		return inner.text(p.Interface())
+	}
+	return c
+}
+
+func plainColumn(name, t, chType string) (column, error) {
 	f := arrow.Field{Name: name}
 	switch {
 	case t == "String" || strings.HasPrefix(t, "FixedString") || strings.HasPrefix(t, "Enum"):
@@ -77,18 +138,38 @@ func columnFor(name, chType string) (column, error) {
 			scan: func() any { return new(string) },
 			add:  func(b array.Builder, v any) error { b.(*array.StringBuilder).Append(*v.(*string)); return nil },
 			text: func(v any) string { return *v.(*string) }}, nil
-	case t == "UInt8" || t == "UInt16" || t == "UInt32" || t == "UInt64":
+	case t == "UInt8" || t == "UInt16" || t == "UInt32" || t == "UInt64" || t == "Bool":
+		// Scanned at the column's own width (the driver wants that), widened to 64 bits.
+		scan, get := intScanner(t)
 		f.Type = arrow.PrimitiveTypes.Uint64
 		return column{field: f,
-			scan: func() any { return new(uint64) },
-			add:  func(b array.Builder, v any) error { b.(*array.Uint64Builder).Append(*v.(*uint64)); return nil },
-			text: func(v any) string { return strconv.FormatUint(*v.(*uint64), 10) }}, nil
+			scan: scan,
+			add:  func(b array.Builder, v any) error { b.(*array.Uint64Builder).Append(uint64(get(v))); return nil },
+			text: func(v any) string { return strconv.FormatUint(uint64(get(v)), 10) }}, nil
 	case t == "Int8" || t == "Int16" || t == "Int32" || t == "Int64":
+		scan, get := intScanner(t)
 		f.Type = arrow.PrimitiveTypes.Int64
 		return column{field: f,
-			scan: func() any { return new(int64) },
-			add:  func(b array.Builder, v any) error { b.(*array.Int64Builder).Append(*v.(*int64)); return nil },
-			text: func(v any) string { return strconv.FormatInt(*v.(*int64), 10) }}, nil
+			scan: scan,
+			add:  func(b array.Builder, v any) error { b.(*array.Int64Builder).Append(get(v)); return nil },
+			text: func(v any) string { return strconv.FormatInt(get(v), 10) }}, nil
+	case t == "Array(String)" || t == "Array(LowCardinality(String))":
+		// Lists of names (e.g. v_budget_compliance.over_budget); CSV writes them as JSON.
+		f.Type = arrow.ListOf(arrow.BinaryTypes.String)
+		return column{field: f,
+			scan: func() any { return new([]string) },
+			add: func(b array.Builder, v any) error {
+				lb := b.(*array.ListBuilder)
+				lb.Append(true)
+				for _, s := range *v.(*[]string) {
+					lb.ValueBuilder().(*array.StringBuilder).Append(s)
+				}
+				return nil
+			},
+			text: func(v any) string {
+				j, _ := json.Marshal(*v.(*[]string))
+				return string(j)
+			}}, nil
 	case t == "Float32" || t == "Float64":
 		// Ratios such as ROI percentages; money columns are Decimal.
 		f.Type = arrow.PrimitiveTypes.Float64

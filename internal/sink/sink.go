@@ -45,7 +45,6 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/role"
-	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
 // Sink is the sink role.
@@ -214,7 +213,7 @@ func (s *Sink) Start(ctx context.Context, fatal chan<- error) error {
 			if len(res.Applied) > 0 {
 				s.log().Info("clickhouse migrations applied", "applied", res.Applied, "server", res.Server.String())
 			}
-			if err := chx.SyncTenants(ctx, conn, s.ch.Database, tenantRefs(s.deps.Tenants), time.Now()); err != nil {
+			if err := chx.SyncTenants(ctx, conn, s.ch.Database, chx.TenantRefs(s.deps.Tenants), time.Now()); err != nil {
 				_ = conn.Close()
 				return fmt.Errorf("auto_migrate: %w", err)
 			}
@@ -292,17 +291,6 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 		}
 		wait = min(wait*2, s.cfg.RetryMax)
 	}
-}
-
-func tenantRefs(r *tenant.Registry) []chx.TenantRef {
-	if r == nil {
-		return nil
-	}
-	var out []chx.TenantRef
-	for _, t := range r.All() {
-		out = append(out, chx.TenantRef{ID: t.ID, TimeZone: t.Location, ReportingCurrency: t.ReportingCurrency})
-	}
-	return out
 }
 
 // Shutdown stops fetching, flushes what is buffered (retrying until ctx's

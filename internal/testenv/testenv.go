@@ -222,3 +222,15 @@ func randomSuffix(t testing.TB) string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// ClickHouseReader returns the analysts' read-only user tests connect as
+// (BI drivers): CLICKHOUSE_READER_USER and CLICKHOUSE_READER_PASSWORD, by
+// default tokenmeter_reader without a password, as the local engine's users
+// file declares it (deploy/local/clickhouse/users.xml.tmpl).
+func ClickHouseReader() (user, password string) {
+	user = strings.TrimSpace(os.Getenv("CLICKHOUSE_READER_USER"))
+	if user == "" {
+		user = "tokenmeter_reader"
+	}
+	return user, os.Getenv("CLICKHOUSE_READER_PASSWORD")
+}
