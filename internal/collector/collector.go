@@ -36,6 +36,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 
+	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/role"
@@ -296,6 +297,7 @@ const (
 	reqBufferFull      = "buffer_full"
 	reqBrokerError     = "broker_error"
 	reqShuttingDown    = "shutting_down"
+	reqLimit           = "limit_exceeded"
 )
 
 type metrics struct {
@@ -303,6 +305,7 @@ type metrics struct {
 	rejected     metric.Int64Counter
 	reqRejected  metric.Int64Counter
 	spansSkipped metric.Int64Counter
+	limitBreach  metric.Int64Counter
 
 	mu   sync.Mutex
 	sets map[[3]string]metric.MeasurementOption
@@ -323,6 +326,7 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		rejected:     ctr("tokenmeter_collector_events_rejected", "Events (items, spans) rejected, by path, kind and reason."),
 		reqRejected:  ctr("tokenmeter_collector_requests_rejected", "Whole requests refused, by path and reason."),
 		spansSkipped: ctr("tokenmeter_collector_spans_skipped", "OTLP spans without GenAI usage attributes, by path."),
+		limitBreach:  ctr("tokenmeter_collector_limit_breaches", "Input limits breached (limits: section), by path and limit (a closed set: max_depth, max_string_bytes, ...)."),
 		sets:         map[[3]string]metric.MeasurementOption{},
 	}
 	return out, errors.Join(errs...)
@@ -362,6 +366,28 @@ func (m *metrics) reject(path, kind, reason string, n int) {
 
 func (m *metrics) refuse(path, reason string) {
 	m.reqRejected.Add(context.Background(), 1, m.attrs(path, "", reason))
+}
+
+// breach counts one breached limit; breach is a limits.Breach* constant.
+func (m *metrics) breach(path, breach string) {
+	k := [3]string{"\x00limit", path, breach}
+	m.mu.Lock()
+	o, ok := m.sets[k]
+	if !ok {
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("path", path), attribute.String("limit", breach)))
+		m.sets[k] = o
+	}
+	m.mu.Unlock()
+	m.limitBreach.Add(context.Background(), 1, o)
+}
+
+// breaches counts the limits named in an item's problems.
+func (m *metrics) breaches(path string, problems []event.FieldError) {
+	for _, p := range problems {
+		if p.Limit != "" {
+			m.breach(path, p.Limit)
+		}
+	}
 }
 
 func (m *metrics) skip(path string, n int) {

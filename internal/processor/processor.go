@@ -351,7 +351,7 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err e
 	}()
 
 	seen := newSeenSet()
-	tr := &transformer{tenants: p.deps.Tenants, prices: p.prices, attr: p.attr}
+	tr := &transformer{tenants: p.deps.Tenants, prices: p.prices, attr: p.attr, limits: p.deps.Limits.OrDefault()}
 	t := p.deps.Kafka.Topics
 	var tally tally
 	for {
@@ -492,7 +492,7 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		if err != nil {
 			return
 		}
-		v := tr.transform(rec.Value, now, seen)
+		v := tr.transform(rec.Key, rec.Value, now, seen)
 		switch v.kind {
 		case verdictPriced:
 			val, encErr := tr.encodePriced()
