@@ -288,7 +288,9 @@ func TestExportReadsEveryView(t *testing.T) {
 				t.Errorf("export %s as %s: %v", v.Name, format, err)
 				continue
 			}
-			if n == 0 {
+			// The lever views (internal/levers tests them) need long-context and
+			// cache-less calls this dataset does not have.
+			if n == 0 && v.File != "60_levers.sql" {
 				t.Errorf("export %s as %s: no rows", v.Name, format)
 			}
 		}
