@@ -236,6 +236,9 @@ type MigrateResult struct {
 	Notes   []string // e.g. how the read-only user was handled
 }
 
+// preBaselineCore is the first migration of the retired 18.16-era schema.
+const preBaselineCore = "001_core.sql"
+
 // ErrSchemaChanged is wrapped by Migrate's error when a migration differs
 // from the one applied to the database.
 var ErrSchemaChanged = errors.New("applied migration changed")
@@ -313,6 +316,9 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Config) (*MigrateResult,
 	applied, err := readLedger(ctx, conn, "SELECT toString(version), argMax(name, applied_at), argMax(checksum, applied_at) FROM "+db+".schema_migrations GROUP BY version")
 	if err != nil {
 		return nil, err
+	}
+	if rec, ok := applied["1"]; ok && rec.name == preBaselineCore {
+		return res, fmt.Errorf("%w: database %s was made by the schema before the current baseline (%s, written for ClickHouse 18.16); it is not upgraded: drop and recreate it (docs/clickhouse.md#changing-the-schema)", ErrSchemaChanged, db, preBaselineCore)
 	}
 	known := map[string]bool{}
 	var pending []Migration

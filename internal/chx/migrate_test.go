@@ -101,6 +101,27 @@ func TestChangedMigrationIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := b.Append(uint32(1), "001_baseline.sql", "0123456789abcdef", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chx.Migrate(ctx, conn, cfg)
+	if !errors.Is(err, chx.ErrSchemaChanged) || !strings.Contains(err.Error(), "001_baseline.sql") || !strings.Contains(err.Error(), "0123456789abcdef") {
+		t.Fatalf("migrate over a changed migration: %v; want ErrSchemaChanged naming 001_baseline.sql and the recorded checksum", err)
+	}
+}
+
+// A database made by the retired pre-baseline schema is refused with one
+// error that says to recreate it.
+func TestPreBaselineDatabaseIsRefused(t *testing.T) {
+	conn, cfg := migrated(t)
+	ctx := context.Background()
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+cfg.Database+".schema_migrations (version, name, checksum, applied_at)")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Append(uint32(1), "001_core.sql", "0123456789abcdef", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +129,8 @@ func TestChangedMigrationIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = chx.Migrate(ctx, conn, cfg)
-	if !errors.Is(err, chx.ErrSchemaChanged) || !strings.Contains(err.Error(), "001_core.sql") {
-		t.Fatalf("migrate over a changed migration: %v; want ErrSchemaChanged naming 001_core.sql", err)
+	if !errors.Is(err, chx.ErrSchemaChanged) || !strings.Contains(err.Error(), "recreate") || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("migrate over a pre-baseline database: %v; want one ErrSchemaChanged line saying to recreate it", err)
 	}
 }
 
