@@ -271,7 +271,8 @@ func TestBIDriverRunsTheDocumentedQueries(t *testing.T) {
 // every analyst view, NULLs included, on the same dataset.
 func TestExportReadsEveryView(t *testing.T) {
 	cfg := biDataset(t)
-	conn, err := chx.Open(context.Background(), chx.Config{Addr: testenv.ClickHouseAddr(t), Username: "default", DialTimeout: 5 * time.Second})
+	user, password := testenv.ClickHouseUser()
+	conn, err := chx.Open(context.Background(), chx.Config{Addr: testenv.ClickHouseAddr(t), Username: user, Password: password, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
