@@ -258,3 +258,35 @@ func TestCheckSupported(t *testing.T) {
 		}
 	}
 }
+
+// TableColumns reads the schema as the server does: for every table the
+// migrations create, the same columns in the same order with the same types
+// as system.columns.
+func TestTableColumnsMatchTheServer(t *testing.T) {
+	conn, cfg := migrated(t)
+	tables := rowsOf(t, conn, "SELECT name FROM system.tables WHERE database = '"+cfg.Database+"' AND engine LIKE '%MergeTree' AND name NOT LIKE 'schema\\\\_%' ORDER BY name")
+	if len(tables) < 14 {
+		t.Fatalf("only %d tables", len(tables))
+	}
+	for _, tb := range tables {
+		cols, err := chx.TableColumns(tb[0])
+		if err != nil {
+			t.Errorf("%s: %v", tb[0], err)
+			continue
+		}
+		var got []string
+		for _, c := range cols {
+			got = append(got, c.Name+" "+c.Type)
+		}
+		var want []string
+		for _, r := range rowsOf(t, conn, "SELECT name, type FROM system.columns WHERE database = '"+cfg.Database+"' AND table = '"+tb[0]+"' ORDER BY position") {
+			want = append(want, r[0]+" "+r[1])
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: TableColumns\n%s\nsystem.columns\n%s", tb[0], strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	if _, err := chx.TableColumns("no_such_table"); err == nil {
+		t.Error("TableColumns(no_such_table): no error")
+	}
+}
