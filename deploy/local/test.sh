@@ -51,6 +51,8 @@ tm_log "go mod download (in the background)"
 go mod download >"$TM_LOCAL/go-mod-download.log" 2>&1 &
 mod_pid=$!
 
+tm_log "Debian test tools: strace, chromium, poppler-utils, nginx (deploy/local/tools.sh)"
+"$TM_ROOT/deploy/local/tools.sh" ensure >"$TM_LOCAL/tools.log" 2>&1 || { cat "$TM_LOCAL/tools.log" >&2; tm_die "installing the test tools failed"; }
 tm_log "Python test tooling (tests/python/*, in the background)"
 "$TM_ROOT/deploy/local/python.sh" ensure-all >"$TM_LOCAL/python.log" 2>&1 &
 py_pid=$!

@@ -33,7 +33,8 @@ func (c *Config) Resolve(p string) string {
 }
 
 // Run runs the configured roles until ctx is cancelled, then shuts them down
-// in reverse order within shutdownTimeout. It returns the first fatal error.
+// in reverse order, each within shutdownTimeout. It returns the first fatal
+// error.
 func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTimeout time.Duration) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -127,22 +128,29 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 	fatal := make(chan error, len(roles)+1)
 	var started []role.Role
 	defer func() {
-		// Stop in reverse start order: intake first, then downstream drains.
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
+		// Stop in reverse start order: intake first, then each role drains
+		// into the next (collector: in-flight requests answered; processor:
+		// the usage it was given priced and committed; sink: what was priced
+		// stored), each within its own shutdownTimeout, so a slow role does
+		// not eat the next one's time. See docs/clickhouse.md "Stopping".
 		for _, r := range started {
 			if s, ok := r.(role.IntakeStopper); ok {
 				s.StopIntake()
 			}
 		}
 		// Waits for in-flight requests, whose records are acknowledged before they answer.
-		if e := srv.Shutdown(sctx); e != nil && err == nil {
+		hctx, hcancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if e := srv.Shutdown(hctx); e != nil && err == nil {
 			err = fmt.Errorf("http shutdown: %w", e)
 		}
+		hcancel()
 		for i := len(started) - 1; i >= 0; i-- {
 			r := started[i]
 			log.Info("stopping role", "role", r.Name())
-			if e := r.Shutdown(sctx); e != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			e := r.Shutdown(sctx)
+			cancel()
+			if e != nil {
 				log.Error("role shutdown", "role", r.Name(), "err", e)
 				if err == nil {
 					err = fmt.Errorf("%s shutdown: %w", r.Name(), e)

@@ -157,7 +157,9 @@ func (r *Budget) Check(t *tenant.Tenant, cr *CheckRequest) (CheckResponse, int, 
 		_, _ = rand.Read(b[:])
 		cr.RequestID = hex.EncodeToString(b[:])
 	}
-	return r.ledger.check(t, cr, est, r.cfg.NotReadyPolicy), http.StatusOK, nil
+	resp := r.ledger.check(t, cr, est, r.cfg.NotReadyPolicy)
+	resp.CommitmentAdvice = r.adviseCommitment(t, cr)
+	return resp, http.StatusOK, nil
 }
 
 // estimate turns a request into its expected cost (reporting currency) and tokens.

@@ -58,7 +58,13 @@ type Plan struct {
 	Workflows []Workflow `yaml:"workflows"`
 	// Envelope is the top-down amount the CFO approved (optional; reconcile needs it).
 	Envelope *Envelope `yaml:"envelope,omitempty"`
+
+	// raw is the file as read, stored with an approved version.
+	raw []byte
 }
+
+// Source is the plan file's text as read ("" for a plan built in code).
+func (p *Plan) Source() []byte { return p.raw }
 
 // Workflow is one use case's drivers.
 type Workflow struct {
@@ -188,6 +194,7 @@ func Parse(b []byte) (*Plan, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	p.raw = append([]byte(nil), b...)
 	return &p, nil
 }
 

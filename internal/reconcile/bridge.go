@@ -2,10 +2,12 @@ package reconcile
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tokenmeter/tokenmeter/internal/exact"
 	"github.com/tokenmeter/tokenmeter/internal/forecast"
 )
 
@@ -158,4 +160,13 @@ func Bridge(p *forecast.Plan, eng forecast.Pricer, base *forecast.Result, actual
 		out = append(out, row)
 	}
 	return out, nil
+}
+
+// Shown is the row at scale decimal places for presentation: the variance
+// rounded half to even, and the five effects rounded so that they add up to
+// exactly that (largest remainder, internal/exact), so a printed bridge adds
+// up to the cent it shows.
+func (b BridgeRow) Shown(scale int32) (variance, volume, mix, efficiency, price, fx decimal.Decimal) {
+	parts := exact.RoundSum([]*big.Rat{exact.Rat(b.Volume), exact.Rat(b.Mix), exact.Rat(b.Efficiency), exact.Rat(b.Price), exact.Rat(b.FX)}, scale)
+	return exact.Round(exact.Rat(b.Variance), scale), parts[0], parts[1], parts[2], parts[3], parts[4]
 }

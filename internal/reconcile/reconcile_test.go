@@ -227,3 +227,14 @@ func TestBridgeAlwaysAddsUp(t *testing.T) {
 		}
 	}
 }
+
+// Shown at cents, the effects still add up to the variance shown: here
+// -22.14225, -38.90835, 1.872, 1.092, -0.1954 round (half even) to -22.14,
+// -38.91, 1.87, 1.09, -0.20 = -58.29, one cent off -58.28; largest remainder
+// moves one of them by a cent so the row shows -58.28.
+func TestBridgeShownAddsUpToTheCent(t *testing.T) {
+	r := BridgeRow{Variance: d("-58.282"), Volume: d("-22.14225"), Mix: d("-38.90835"), Efficiency: d("1.872"), Price: d("1.092"), FX: d("-0.1954")}
+	v, a, b, c, e, f := r.Shown(2)
+	eq(t, "variance shown", v, "-58.28")
+	eq(t, "effects shown", a.Add(b).Add(c).Add(e).Add(f), "-58.28")
+}

@@ -107,8 +107,10 @@ type ReasonCount struct {
 type QualityFacts struct {
 	Unattributed []Value // per month of the period: % of spend without a workflow
 	DLQ          []ReasonCount
-	Incomplete   int64 // usage events flagged incomplete (usage the provider did not fully report)
-	Events       int64
+	// Incomplete counts usage events flagged incomplete by their source; nil
+	// when the pipeline records no such flag.
+	Incomplete *int64
+	Events     int64
 }
 
 // VersionFacts is the approved forecast version.
@@ -129,12 +131,14 @@ type Data struct {
 	Optimisation               []QuarterRate
 	Compliance                 []ComplianceFacts
 	Alerts                     []AlertFacts
-	Denials                    []ReasonCount // decision API denials per budget in the period
-	Savings                    []SavingsFacts
-	Quality                    QualityFacts
-	Forecast                   *VersionFacts
-	Reconciliation             *reconcile.Report // nil without a plan
-	Bridge                     []reconcile.BridgeRow
+	// Denials per budget by the decision API in the period; nil when they
+	// are not recorded in ClickHouse.
+	Denials        *[]ReasonCount
+	Savings        []SavingsFacts
+	Quality        QualityFacts
+	Forecast       *VersionFacts
+	Reconciliation *reconcile.Report // nil without a plan
+	Bridge         []reconcile.BridgeRow
 	// Reforecast is the projected year: actuals to date + the model for the
 	// rest (missing without a plan).
 	Reforecast Value

@@ -386,8 +386,11 @@ func reconciliationPage(d *Data) Page {
 	cur := d.Currency
 	pg := Page{Title: "Reconciliation: bottom-up plan vs envelope"}
 	r := d.Reconciliation
+	if r != nil {
+		pg.Title = fmt.Sprintf("Reconciliation: %d bottom-up plan vs envelope", r.Year)
+	}
 	if r == nil {
-		pg.Lead = "No plan was given, so there is no bottom-up forecast to reconcile (tokenmeter report board-pack --plan FILE)."
+		pg.Lead = "No plan with an envelope, so there is no bottom-up forecast to reconcile (tokenmeter report board-pack -plan FILE, or approve a plan with an envelope: section)."
 		return pg
 	}
 	word := "within"
@@ -438,8 +441,9 @@ func reconciliationPage(d *Data) Page {
 	if len(d.Bridge) > 0 {
 		bt := &Table{Columns: []string{"Month", "Forecast", "Actual", "Variance", "Volume", "Mix", "Efficiency", "Price", "FX"}}
 		for _, b := range d.Bridge {
-			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(r.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(b.Variance)),
-				num(Money(b.Volume)), num(Money(b.Mix)), num(Money(b.Efficiency)), num(Money(b.Price)), num(Money(b.FX))})
+			v, vol, mix, eff, pr, fx := b.Shown(2)
+			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(r.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(v)),
+				num(Money(vol)), num(Money(mix)), num(Money(eff)), num(Money(pr)), num(Money(fx))})
 		}
 		pg.Blocks = append(pg.Blocks, Block{Title: "Variance bridge, closed months", Reading: "Volume + mix + efficiency + price + FX = variance, exactly (shown to the cent).", Table: bt})
 	}
@@ -455,11 +459,18 @@ func budgetsPage(d *Data) Page {
 	}
 	dt := &Table{Columns: []string{"Budget", "Denied requests"}, Empty: "No requests were denied in the period."}
 	var denied int64
-	for _, x := range d.Denials {
-		dt.Rows = append(dt.Rows, []Cell{text(x.Reason), num(fmt.Sprint(x.Count))})
-		denied += x.Count
+	if d.Denials == nil {
+		dt.Empty = "Denials are not recorded in ClickHouse by this deployment (the decision API counts them in its metrics)."
+	} else {
+		for _, x := range *d.Denials {
+			dt.Rows = append(dt.Rows, []Cell{text(x.Reason), num(fmt.Sprint(x.Count))})
+			denied += x.Count
+		}
 	}
-	pg.Lead = fmt.Sprintf("%d budget alert(s) and %d denied request(s) in %s.", len(d.Alerts), denied, d.Period.Label)
+	pg.Lead = fmt.Sprintf("%d budget alert(s) in %s.", len(d.Alerts), d.Period.Label)
+	if d.Denials != nil {
+		pg.Lead = fmt.Sprintf("%d budget alert(s) and %d denied request(s) in %s.", len(d.Alerts), denied, d.Period.Label)
+	}
 	pg.Blocks = []Block{{Title: "Alerts", Table: at}, {Title: "Denials by the decision API", Table: dt}}
 	return pg
 }
@@ -514,7 +525,12 @@ func qualityPage(d *Data) Page {
 		dt.Rows = append(dt.Rows, []Cell{text(r.Reason), num(fmt.Sprint(r.Count))})
 		dlq += r.Count
 	}
-	pg.Lead = fmt.Sprintf("%d usage event(s) priced; %d rejected to the DLQ (unpriced or invalid); %d flagged incomplete by their source.", q.Events, dlq, q.Incomplete)
+	pg.Lead = fmt.Sprintf("%d usage event(s) priced in %s; %d rejected to the DLQ (unpriced or invalid).", q.Events, p.Label, dlq)
+	if q.Incomplete != nil {
+		pg.Lead += fmt.Sprintf(" %d flagged incomplete by their source.", *q.Incomplete)
+	} else {
+		pg.Notes = append(pg.Notes, "Usage-completeness flags: not recorded by this pipeline's event schema, so not shown.")
+	}
 	pg.Blocks = []Block{{Title: "Unattributed spend", Table: ut}, {Title: "Rejected events (DLQ) by reason", Table: dt}}
 	return pg
 }

@@ -37,7 +37,7 @@ func fixture() *Data {
 	d.Workflows = []WorkflowFacts{w, l}
 	d.Optimisation = []QuarterRate{{Workflow: "support-copilot", Quarter: "2026-Q4", CostPerOutcome: dv("0.3960"), Previous: dv("0.40"), Change: dv("-1.0")}}
 	d.Alerts = []AlertFacts{{Time: time.Date(2026, 11, 20, 2, 30, 0, 0, time.UTC), BudgetID: "legal-monthly", Kind: "threshold_80", Scope: "workflow legal-research", Detail: "80% of HKD 90,000.00"}}
-	d.Quality = QualityFacts{Events: 4000, Incomplete: 3, DLQ: []ReasonCount{{"unknown_model", 5}, {"invalid_usage", 2}}, Unattributed: []Value{dv("1.5"), dv("0.8"), {}}}
+	d.Quality = QualityFacts{Events: 4000, DLQ: []ReasonCount{{"unknown_model", 5}, {"invalid_usage", 2}}, Unattributed: []Value{dv("1.5"), dv("0.8"), {}}}
 	d.Savings = []SavingsFacts{{Month: 10, Cache: dv("1234.5")}, {Month: 11, Cache: dv("1300")}}
 	return d
 }
@@ -105,7 +105,7 @@ func TestMissingRendersAsMissing(t *testing.T) {
 		t.Error("August should show 'no forecast'")
 	}
 	// no plan: the reconciliation page says so, the projection is missing
-	if !strings.Contains(h, "No plan was given") || !strings.Contains(h, `<div class="value missing">no forecast</div>`) {
+	if !strings.Contains(h, "No plan with an envelope") || !strings.Contains(h, `<div class="value missing">no forecast</div>`) {
 		t.Error("missing plan not rendered as such")
 	}
 	// an empty tenant: every page renders, nothing invented

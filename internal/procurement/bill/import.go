@@ -385,3 +385,16 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
+
+// Span is the first and last instants of lines' buckets (zero when none).
+func Span(lines []Line) (from, to time.Time) {
+	for _, l := range lines {
+		if from.IsZero() || l.Start.Before(from) {
+			from = l.Start
+		}
+		if l.Start.After(to) {
+			to = l.Start
+		}
+	}
+	return from, to.AddDate(0, 0, 1)
+}

@@ -354,3 +354,53 @@ func periodMonths(p string) int {
 	}
 	return 0
 }
+
+// LoadPrices reads the files a pricing config names (paths already
+// resolved), as the pipeline does, for the simulator's engines.
+func LoadPrices(pc pricing.Config) (Prices, error) {
+	if err := pc.Validate(); err != nil {
+		return Prices{}, err
+	}
+	var p Prices
+	for _, path := range pc.Catalogues {
+		c, err := pricing.ReadCatalogue(path)
+		if err != nil {
+			return Prices{}, fmt.Errorf("catalogue: %w", err)
+		}
+		p.Catalogues, p.Names = append(p.Catalogues, c), append(p.Names, path)
+	}
+	if pc.Contracts != "" {
+		c, err := pricing.ReadContracts(pc.Contracts)
+		if err != nil {
+			return Prices{}, fmt.Errorf("contracts: %w", err)
+		}
+		p.Contracts = c
+	}
+	if pc.FX != "" {
+		f, err := pricing.ReadFX(pc.FX)
+		if err != nil {
+			return Prices{}, fmt.Errorf("fx: %w", err)
+		}
+		p.FX = f
+	}
+	return p, nil
+}
+
+// Override replaces the window and/or term with "FROM:TO" ranges ("" keeps
+// the file's) and validates again.
+func (f *File) Override(window, term string) error {
+	for _, o := range []struct {
+		v   string
+		dst *Months
+	}{{window, &f.Window}, {term, &f.Term}} {
+		if o.v == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(o.v, ":")
+		if !ok {
+			return fmt.Errorf("%q is not FROM:TO", o.v)
+		}
+		*o.dst = Months{From: from, To: to}
+	}
+	return f.Validate()
+}

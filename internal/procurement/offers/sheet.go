@@ -191,7 +191,7 @@ func bpString(bp int64) string {
 
 // WriteTable writes the sheet for people (amounts rounded to cents).
 func (sh *Sheet) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "tenant %s, provider %s\t\n", sh.Tenant, sh.Provider)
 	head := "scenario\tlist\tcurrent"
 	for _, id := range sh.Offers {
@@ -213,7 +213,9 @@ func (sh *Sheet) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, "offer\tcost P10\tP50\tP90\tunused commitment P10\tP50\tP90\tbreak-even vs current\t")
 	for _, rk := range sh.Risks {
 		be := "none up to " + strconv.Itoa(MaxBreakEvenPercent) + "% of actual"
-		if rk.BreakEvenPercent > 0 {
+		if rk.BreakEvenPercent == 1 {
+			be = "cheaper at any volume from 1% of actual"
+		} else if rk.BreakEvenPercent > 0 {
 			be = fmt.Sprintf("%d%% of actual (list %s)", rk.BreakEvenPercent, procurement.Cents(rk.BreakEvenList))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", rk.Offer, procurement.Cents(rk.CostP10), procurement.Cents(rk.CostP50),
