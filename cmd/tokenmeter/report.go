@@ -39,10 +39,14 @@ func reportCmd(ctx context.Context, args []string) error {
 		t = firstTenant(cfg)
 	}
 	var cur, tz string
+	found := false
 	for _, tc := range cfg.Tenants {
 		if tc.ID == t {
-			cur, tz = tc.ReportingCurrency, tc.TimeZone
+			cur, tz, found = tc.ReportingCurrency, tc.TimeZone, true
 		}
+	}
+	if !found {
+		return fmt.Errorf("tenant %q is not in the config's tenants:", t)
 	}
 	if cur == "" {
 		cur = "USD"
@@ -122,7 +126,8 @@ func reportCmd(ctx context.Context, args []string) error {
 					f.Close()
 					return fmt.Errorf("%s.%s: %w", ds.Name, format, err)
 				}
-				if err := f.Close(); err != nil {
+				// The Parquet writer closes the file itself.
+				if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 					return err
 				}
 			}

@@ -125,6 +125,9 @@ until [ "$(tm_http_status 127.0.0.1 "$http_port" /readyz)" = 200 ]; do
 done
 tm_log "tokenmeter ready in $((SECONDS - start))s (http://127.0.0.1:$http_port)"
 
+# A few months of history first (past event times), so the board pack has a quarter to tell.
+"$TM_ROOT/deploy/local/demo-story.sh" history "$CONFIG"
+
 rate=()
 [ -z "${DEMO_RATE:-}" ] || rate=(--rate "$DEMO_RATE")
 tm_log "bin/tokenmeter loadgen --config $CONFIG --duration $DURATION ${rate[*]}"
@@ -144,6 +147,9 @@ if [ -n "$hook_pid" ]; then
 	tm_log "alert webhooks received and verified (from $STATE/webhooks.log):"
 	grep -v '^webhook-receiver: listening' "$STATE/webhooks.log" >&2 || tm_log "  (none)"
 fi
+
+# The CFO's view: calibrate and approve the plan, reconcile next year's, write the board pack.
+"$TM_ROOT/deploy/local/demo-story.sh" cfo "$CONFIG"
 
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
 	tm_log "DEMO_KEEP=1: tokenmeter (pid $tm_pid) keeps running on :$http_port; Ctrl-C stops it"

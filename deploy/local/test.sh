@@ -8,7 +8,8 @@
 # the services this run started. Exit status: the tests' status, else vet's.
 #
 # Env: GO_TEST_FLAGS (extra flags, e.g. "-run TestSink -v"), GO_TEST_PKGS
-# (default ./...), TEST_TIMEOUT (go test -timeout, default 25m).
+# (default ./...), TEST_TIMEOUT (go test -timeout, default 25m), FUZZTIME
+# (per fuzz target, default 2s; 0 skips; only when GO_TEST_PKGS is unset).
 set -euo pipefail
 TM_SCRIPT="test"
 # shellcheck source=lib.sh
@@ -58,6 +59,9 @@ tm_log "Python test tooling (tests/python/*, in the background)"
 py_pid=$!
 export TOKENMETER_VENV_DIR="$TM_LOCAL"
 
+# tools.sh installed chromium and poppler: the board pack's render test must run, not skip.
+export TOKENMETER_REQUIRE_BROWSER=1
+
 start_service clickhouse "$TM_LOCAL/clickhouse/clickhouse-server.pid"
 start_service kafka "$TM_LOCAL/kafka/kafka.pid"
 eval "$("$TM_ROOT/deploy/local/clickhouse.sh" env)"
@@ -82,6 +86,15 @@ test_rc=0
 tm_log "go test -count=1 -p 2 -timeout ${TEST_TIMEOUT:-25m} ${GO_TEST_FLAGS:-} ${GO_TEST_PKGS:-./...}"
 # shellcheck disable=SC2086
 go test -count=1 -p 2 -timeout "${TEST_TIMEOUT:-25m}" ${GO_TEST_FLAGS:-} ${GO_TEST_PKGS:-./...} || test_rc=$?
+
+# Every fuzz target for FUZZTIME (default 2s) each on fresh random input:
+# the hostile-input suite beyond the seed corpora go test ran above.
+fuzz_rc=0
+if [ -z "${GO_TEST_PKGS:-}" ]; then
+	tm_log "fuzz targets, ${FUZZTIME:-2s} each (FUZZTIME=0 skips)"
+	GO="$GO" FUZZTIME="${FUZZTIME:-2s}" "$TM_ROOT/deploy/local/fuzz.sh" || fuzz_rc=$?
+fi
+[ "$test_rc" != 0 ] || test_rc=$fuzz_rc
 
 if [ "$test_rc" != 0 ] && [ "${CI:-}" = true ]; then
 	tm_log "tests failed; last service log lines:"

@@ -2,9 +2,10 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/httpx"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -40,6 +41,9 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		return err
 	}
 	log := tel.Logger
+	if lim := applyMemoryLimit(cfg.Limits.MemoryLimit); lim != math.MaxInt64 {
+		log.Info("memory limit", "bytes", lim)
+	}
 	tenants, err := tenant.NewRegistry(cfg.Tenants)
 	if err != nil {
 		return fmt.Errorf("tenants: %w", err)
@@ -57,7 +61,11 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		// Closed last, after every role has drained into it.
 		defer embedded.Close()
 		kcfg.Brokers = embedded.Addrs()
-		log.Info("embedded kafka broker started", "addrs", kcfg.Brokers, "data_dir", ecfg.DataDir)
+		if u := ecfg.SASL; u.Username != "" {
+			kcfg.SASL = kafkax.SASLConfig{Mechanism: "SCRAM-SHA-256", Username: u.Username, Password: u.Password}
+		}
+		log.Info("embedded kafka broker started", "addrs", kcfg.Brokers, "data_dir", ecfg.DataDir,
+			"fsync", ecfg.FsyncOn() && ecfg.DataDir != "", "sasl", ecfg.SASL.Username != "")
 	}
 
 	admin, err := kgo.NewClient(kcfg.ClientOpts()...)
@@ -81,6 +89,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		Kafka:         kcfg,
 		Tenants:       tenants,
 		Mux:           mux,
+		Limits:        cfg.Limits,
 	}
 	prices, err := pricing.Load(cfg.Pricing, cfg.Resolve)
 	if err != nil {
@@ -91,9 +100,26 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		return err
 	}
 
-	mux.Handle("GET /metrics", tel.MetricsHandler())
+	metricsToken, err := cfg.HTTP.metricsToken()
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.MetricsListen == "" {
+		mux.Handle("GET /metrics", guardMetrics(tel.MetricsHandler(), metricsToken))
+	} else {
+		mln, err := net.Listen("tcp", cfg.HTTP.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("http.metrics_listen: cannot listen on %s: %w", cfg.HTTP.MetricsListen, err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", tel.MetricsHandler())
+		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		checks := map[string]string{}
@@ -116,14 +142,18 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		if !ready {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"ready": ready, "checks": checks})
+		httpx.WriteJSON(w, code, map[string]any{"ready": ready, "checks": checks})
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: cannot listen on %s (port in use?): %w", cfg.HTTP.Listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv, err := newAPIServer(cfg.HTTP, mux)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 
 	fatal := make(chan error, len(roles)+1)
 	var started []role.Role
@@ -166,7 +196,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		started = append(started, r)
 	}
 	go func() {
-		if e := srv.Serve(ln); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		if e := serve(srv, limitListener(ln, cfg.HTTP.MaxConnections)); e != nil && !errors.Is(e, http.ErrServerClosed) {
 			fatal <- fmt.Errorf("http: %w", e)
 		}
 	}()
@@ -209,10 +239,4 @@ func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Rol
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -254,23 +254,33 @@ func (c *Collector) retryAfterSeconds() string {
 
 // serverTLS builds the OTLP listeners' TLS config, or nil when TLS is off.
 func (c *Collector) serverTLS() (*tls.Config, error) {
-	t := c.cfg.OTLP.TLS
+	tc, err := c.cfg.OTLP.TLS.Server()
+	if err != nil {
+		return nil, fmt.Errorf("otlp.%w", err)
+	}
+	return tc, nil
+}
+
+// Server builds the server side of t (nil when cert_file is empty); the
+// OTLP listeners and the main API server (http.tls) share it. Errors name
+// the tls.* field.
+func (t TLSConfig) Server() (*tls.Config, error) {
 	if t.CertFile == "" {
 		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("otlp.tls: %w", err)
+		return nil, fmt.Errorf("tls: %w", err)
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if t.ClientCAFile != "" {
 		pem, err := os.ReadFile(t.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("otlp.tls.client_ca_file: %w", err)
+			return nil, fmt.Errorf("tls.client_ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("otlp.tls.client_ca_file: %s holds no PEM certificate", t.ClientCAFile)
+			return nil, fmt.Errorf("tls.client_ca_file: %s holds no PEM certificate", t.ClientCAFile)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert

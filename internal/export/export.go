@@ -68,68 +68,46 @@ func unwrap(t string) (string, bool) {
 
 func columnFor(name, chType string) (column, error) {
 	t, nullable := unwrap(chType)
-	c, err := plainColumn(name, t, chType)
+	c, err := plainColumnFor(name, t, chType)
 	if err != nil || !nullable {
 		return c, err
 	}
-	return nullableColumn(c), nil
+	return nullableOf(c), nil
 }
 
-// intScanner returns a scan destination of the integer type t and a reader
-// of it as int64 (UInt64 values above MaxInt64 wrap; read them back with uint64()).
-func intScanner(t string) (func() any, func(any) int64) {
-	switch t {
-	case "UInt8":
-		return func() any { return new(uint8) }, func(v any) int64 { return int64(*v.(*uint8)) }
-	case "Bool":
-		return func() any { return new(bool) }, func(v any) int64 {
-			if *v.(*bool) {
-				return 1
-			}
-			return 0
-		}
-	case "UInt16":
-		return func() any { return new(uint16) }, func(v any) int64 { return int64(*v.(*uint16)) }
-	case "UInt32":
-		return func() any { return new(uint32) }, func(v any) int64 { return int64(*v.(*uint32)) }
-	case "UInt64":
-		return func() any { return new(uint64) }, func(v any) int64 { return int64(*v.(*uint64)) }
-	case "Int8":
-		return func() any { return new(int8) }, func(v any) int64 { return int64(*v.(*int8)) }
-	case "Int16":
-		return func() any { return new(int16) }, func(v any) int64 { return int64(*v.(*int16)) }
-	case "Int32":
-		return func() any { return new(int32) }, func(v any) int64 { return int64(*v.(*int32)) }
-	default:
-		return func() any { return new(int64) }, func(v any) int64 { return *v.(*int64) }
-	}
-}
-
-// nullableColumn wraps a column for a Nullable(T) result column: NULL is an
-// Arrow null and an empty CSV field (the views use NULL for "not defined").
-func nullableColumn(c column) column {
-	inner := c
+// nullableOf wraps a column for a Nullable ClickHouse type: NULL becomes an
+// Arrow/Parquet null and an empty CSV field ("not defined" stays not
+// defined; it is never written as 0).
+func nullableOf(inner column) column {
+	c := inner
 	c.field.Nullable = true
 	c.scan = func() any { return reflect.New(reflect.TypeOf(inner.scan())).Interface() } // **T
-	c.add = func(b array.Builder, v any) error {
+	deref := func(v any) (any, bool) {
 		p := reflect.ValueOf(v).Elem()
 		if p.IsNil() {
+			return nil, false
+		}
+		return p.Interface(), true
+	}
+	c.add = func(b array.Builder, v any) error {
+		x, ok := deref(v)
+		if !ok {
 			b.AppendNull()
 			return nil
 		}
-		return inner.add(b, p.Interface())
+		return inner.add(b, x)
 	}
 	c.text = func(v any) string {
-		p := reflect.ValueOf(v).Elem()
-		if p.IsNil() {
+		x, ok := deref(v)
+		if !ok {
 			return ""
 		}
-		return inner.text(p.Interface())
+		return inner.text(x)
 	}
 	return c
 }
 
-func plainColumn(name, t, chType string) (column, error) {
+func plainColumnFor(name, t, chType string) (column, error) {
 	f := arrow.Field{Name: name}
 	switch {
 	case t == "String" || strings.HasPrefix(t, "FixedString") || strings.HasPrefix(t, "Enum"):
@@ -138,21 +116,26 @@ func plainColumn(name, t, chType string) (column, error) {
 			scan: func() any { return new(string) },
 			add:  func(b array.Builder, v any) error { b.(*array.StringBuilder).Append(*v.(*string)); return nil },
 			text: func(v any) string { return *v.(*string) }}, nil
-	case t == "UInt8" || t == "UInt16" || t == "UInt32" || t == "UInt64" || t == "Bool":
-		// Scanned at the column's own width (the driver wants that), widened to 64 bits.
-		scan, get := intScanner(t)
+	case t == "UInt8" || t == "UInt16" || t == "UInt32" || t == "UInt64":
+		// Scanned at the column's own width (the driver converts no integer
+		// widths), widened to 64 bits for Arrow.
 		f.Type = arrow.PrimitiveTypes.Uint64
+		newv := map[string]func() any{"UInt8": func() any { return new(uint8) }, "UInt16": func() any { return new(uint16) },
+			"UInt32": func() any { return new(uint32) }, "UInt64": func() any { return new(uint64) }}[t]
+		u := func(v any) uint64 { return reflect.ValueOf(v).Elem().Uint() }
 		return column{field: f,
-			scan: scan,
-			add:  func(b array.Builder, v any) error { b.(*array.Uint64Builder).Append(uint64(get(v))); return nil },
-			text: func(v any) string { return strconv.FormatUint(uint64(get(v)), 10) }}, nil
+			scan: newv,
+			add:  func(b array.Builder, v any) error { b.(*array.Uint64Builder).Append(u(v)); return nil },
+			text: func(v any) string { return strconv.FormatUint(u(v), 10) }}, nil
 	case t == "Int8" || t == "Int16" || t == "Int32" || t == "Int64":
-		scan, get := intScanner(t)
 		f.Type = arrow.PrimitiveTypes.Int64
+		newv := map[string]func() any{"Int8": func() any { return new(int8) }, "Int16": func() any { return new(int16) },
+			"Int32": func() any { return new(int32) }, "Int64": func() any { return new(int64) }}[t]
+		n := func(v any) int64 { return reflect.ValueOf(v).Elem().Int() }
 		return column{field: f,
-			scan: scan,
-			add:  func(b array.Builder, v any) error { b.(*array.Int64Builder).Append(get(v)); return nil },
-			text: func(v any) string { return strconv.FormatInt(get(v), 10) }}, nil
+			scan: newv,
+			add:  func(b array.Builder, v any) error { b.(*array.Int64Builder).Append(n(v)); return nil },
+			text: func(v any) string { return strconv.FormatInt(n(v), 10) }}, nil
 	case t == "Array(String)" || t == "Array(LowCardinality(String))":
 		// Lists of names (e.g. v_budget_compliance.over_budget); CSV writes them as JSON.
 		f.Type = arrow.ListOf(arrow.BinaryTypes.String)
@@ -173,6 +156,15 @@ func plainColumn(name, t, chType string) (column, error) {
 	case t == "Float32" || t == "Float64":
 		// Ratios such as ROI percentages; money columns are Decimal.
 		f.Type = arrow.PrimitiveTypes.Float64
+		if t == "Float32" {
+			return column{field: f,
+				scan: func() any { return new(float32) },
+				add: func(b array.Builder, v any) error {
+					b.(*array.Float64Builder).Append(float64(*v.(*float32)))
+					return nil
+				},
+				text: func(v any) string { return strconv.FormatFloat(float64(*v.(*float32)), 'g', -1, 32) }}, nil
+		}
 		return column{field: f,
 			scan: func() any { return new(float64) },
 			add:  func(b array.Builder, v any) error { b.(*array.Float64Builder).Append(*v.(*float64)); return nil },
