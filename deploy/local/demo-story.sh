@@ -62,7 +62,8 @@ cfo)
 	tm_log "bin/tokenmeter report board-pack -tenant acme -period ${DEMO_PERIOD:-this quarter}"
 	period=()
 	[ -z "${DEMO_PERIOD:-}" ] || period=(-period "$DEMO_PERIOD")
-	bin/tokenmeter report board-pack -tenant acme "${period[@]}" "${pack_plan[@]}" -out "$TM_LOCAL/reports" "$CONFIG"
+	bin/tokenmeter report board-pack -tenant acme "${period[@]}" "${pack_plan[@]}" -out "$TM_LOCAL/reports" \
+		-candidates anthropic/claude-haiku-4-5,openai/gpt-5.4-mini,openai/gpt-5.4-nano "$CONFIG"
 	;;
 *) tm_die "unknown phase $phase" ;;
 esac

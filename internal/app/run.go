@@ -227,7 +227,11 @@ func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Rol
 		case RoleSink:
 			r, err = sink.New(cfg.Sink, cfg.ClickHouse, d)
 		case RoleBudget:
-			r, err = budget.New(cfg.Budget, prices, d)
+			var b *budget.Budget
+			if b, err = budget.New(cfg.Budget, prices, d); err == nil {
+				err = attachCommitments(b, cfg, d.Logger)
+				r = b
+			}
 		case RoleProcessor:
 			r, err = processor.New(cfg.Processor.Resolved(cfg.Resolve), prices, d)
 		case RoleCollector:

@@ -547,3 +547,41 @@ func qualityPage(d *Data) Page {
 	pg.Blocks = []Block{{Title: "Unattributed spend", Table: ut}, {Title: "Rejected events (DLQ) by reason", Table: dt}}
 	return pg
 }
+
+// leversPage shows the largest saving found for each lever, then the top
+// savings overall (docs/levers.md).
+func leversPage(d *Data) Page {
+	pg := Page{Title: "Savings per lever"}
+	if d.Levers == nil {
+		pg.Lead = "The levers analysis was not run for this pack."
+		return pg
+	}
+	all := *d.Levers
+	if len(all) == 0 {
+		pg.Lead = "No routing, prompt or caching saving was found in the period's calls."
+		return pg
+	}
+	best := &Table{Columns: []string{"Lever", "Workflow", "Saving", "What"}}
+	seen := map[string]bool{}
+	for _, s := range all {
+		if seen[s.Lever] {
+			continue
+		}
+		seen[s.Lever] = true
+		best.Rows = append(best.Rows, []Cell{text(s.Lever), text(s.Workflow), num(s.Currency + " " + Money(s.Amount)), text(s.What)})
+	}
+	top := &Table{Columns: []string{"#", "Lever", "Workflow", "Saving", "What"}}
+	for i, s := range all {
+		if i == 5 {
+			break
+		}
+		top.Rows = append(top.Rows, []Cell{num(fmt.Sprint(i + 1)), text(s.Lever), text(s.Workflow), num(s.Currency + " " + Money(s.Amount)), text(s.What)})
+	}
+	first := all[0]
+	pg.Lead = fmt.Sprintf("The largest saving found: %s %s in %s (%s).", first.Currency, Money(first.Amount), first.Workflow, first.What)
+	pg.Blocks = []Block{
+		{Title: "Largest saving per lever", Reading: "Routing and long-context savings re-price the period's real calls with the pricing engine; prompt savings are the extra cost of versions that raised cost per outcome; caching savings assume the stated hit rate.", Table: best},
+		{Title: "Top savings", Table: top},
+	}
+	return pg
+}

@@ -12,9 +12,10 @@ import "embed"
 var FS embed.FS
 
 // Money is how every amount is stored: Decimal(MoneyPrecision, MoneyScale).
-// The processor rounds each amount once, half-even, to MoneyScale places
-// before it leaves for Kafka, so the sink stores it as is and ClickHouse
-// sums it exactly; views never round again. Change both here only.
+// internal/money's fixed point (money.Scale) is this scale: the processor
+// rounds each amount once, half-even, to it before it leaves for Kafka, so
+// the sink stores it as is and ClickHouse sums it exactly; views never round
+// again. Change it here only.
 const (
 	MoneyPrecision = 38
 	MoneyScale     = 12
