@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,8 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/cenkalti/backoff/v5"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
@@ -212,15 +211,10 @@ func (w *deliverer) send(ctx context.Context, a event.Alert, d *definition, h We
 	if err != nil {
 		return 0, fmt.Errorf("encode: %w", err)
 	}
-	attempts := 0
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = w.initial
-	b.MaxInterval = time.Minute
-	_, err = backoff.Retry(ctx, func() (struct{}, error) {
-		attempts++
+	_, attempts, err := retry.Do(ctx, retry.Policy{Initial: w.initial, Max: time.Minute, MaxElapsed: w.maxElapsed}, func() (struct{}, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
 		if err != nil {
-			return struct{}{}, backoff.Permanent(err)
+			return struct{}{}, retry.Permanent(err)
 		}
 		ts := strconv.FormatInt(w.now().Unix(), 10)
 		req.Header.Set("Content-Type", "application/json")
@@ -242,9 +236,9 @@ func (w *deliverer) send(ctx context.Context, a event.Alert, d *definition, h We
 		case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 			return struct{}{}, fmt.Errorf("receiver answered %s", resp.Status)
 		default:
-			return struct{}{}, backoff.Permanent(fmt.Errorf("receiver answered %s", resp.Status))
+			return struct{}{}, retry.Permanent(fmt.Errorf("receiver answered %s", resp.Status))
 		}
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(w.maxElapsed))
+	})
 	return attempts, err
 }
 

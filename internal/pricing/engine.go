@@ -29,6 +29,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Reason + ": " + e.Detail }
 
+// Permanent says retrying cannot help (internal/retry's classification).
+func (e *Error) Permanent() bool { return true }
+
 // Engine prices usage events with effective-dated catalogues, contracts and FX.
 // It is immutable after Load and safe for concurrent use (the only mutable
 // state is a bounded, mutex-guarded cache of pattern matches per provider).
