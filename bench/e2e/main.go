@@ -25,7 +25,7 @@
 //     Kafka engine table exists; the group's offsets are set to the start, then
 //     a Kafka engine table and, in a copy of the tokenmeter schema, four
 //     materialized views on it are created: one into priced_usage and the three
-//     rollup views with the SELECTs of schemas/clickhouse/003_rollups.sql
+//     rollup views with the SELECTs of the schema's rollups
 //     (on the Kafka table, as a Kafka-engine user would). The clock runs until count() and
 //     sum(calls) reach N there.
 package main
@@ -54,6 +54,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/chx"
 )
 
 const token = "bench-e2e-token"
@@ -831,24 +833,35 @@ func (b *bench) kafkaEngine() error {
 		"toLowCardinality('%[3]s') AS kafka_topic, toInt32(0) AS kafka_partition, toInt64(0) AS kafka_offset, now() AS inserted_at FROM %[1]s.priced_kafka", b.dbKE, cols, topic)); err != nil {
 		return err
 	}
-	// The rollup views are created on the Kafka table itself (same SELECTs,
-	// from schemas/clickhouse/003_rollups.sql), as a Kafka-engine user would,
-	// and the ones on priced_usage are dropped.
-	sqlFile, err := os.ReadFile("schemas/clickhouse/003_rollups.sql")
+	// The rollup views are created on the Kafka table itself (the same
+	// SELECTs as the schema's, rendered by internal/chx), as a Kafka-engine
+	// user would, and the ones on priced_usage are dropped.
+	migs, err := chx.Migrations()
 	if err != nil {
 		return err
 	}
-	for _, st := range strings.Split(string(sqlFile), ";") {
-		if !strings.Contains(st, "MATERIALIZED VIEW") || !strings.Contains(st, "FROM {{db}}.priced_usage") {
+	var sts []string
+	for _, m := range migs {
+		ms, err := m.Statements(chx.Target{Database: b.dbKE})
+		if err != nil {
+			return err
+		}
+		sts = append(sts, ms...)
+	}
+	from := "FROM " + b.dbKE + ".priced_usage"
+	for _, st := range sts {
+		if !strings.Contains(st, "MATERIALIZED VIEW") || !strings.Contains(st, from) {
 			continue
 		}
-		name := strings.Fields(st[strings.Index(st, "{{db}}.")+len("{{db}}."):])[0]
+		name := strings.Fields(st[strings.Index(st, b.dbKE+".")+len(b.dbKE)+1:])[0]
+		if !strings.HasPrefix(name, "mv_") {
+			continue // the offset ledger's views, dropped above
+		}
 		if _, err := b.ch(ctx, "DROP TABLE "+b.dbKE+"."+name); err != nil {
 			return err
 		}
-		st = strings.Replace(st, "{{db}}."+name, "{{db}}.kafka_"+name, 1)
-		st = strings.ReplaceAll(st, "FROM {{db}}.priced_usage", "FROM {{db}}.priced_kafka")
-		st = strings.ReplaceAll(st, "{{db}}", b.dbKE)
+		st = strings.Replace(st, b.dbKE+"."+name, b.dbKE+".kafka_"+name, 1)
+		st = strings.ReplaceAll(st, from, "FROM "+b.dbKE+".priced_kafka")
 		if _, err := b.ch(ctx, st); err != nil {
 			return err
 		}

@@ -48,8 +48,11 @@ func migrateCmd(ctx context.Context, args []string) error {
 		if len(res.Already) > 0 {
 			fmt.Printf("  already applied: %s\n", strings.Join(res.Already, ", "))
 		}
-		for _, m := range res.Changed {
-			fmt.Printf("  WARNING: %s changed since it was applied; it is not re-applied (add a new migration instead)\n", m)
+		if len(res.Views) > 0 {
+			fmt.Printf("  views (re)created: %s\n", strings.Join(res.Views, ", "))
+		}
+		if len(res.Dropped) > 0 {
+			fmt.Printf("  views dropped: %s\n", strings.Join(res.Dropped, ", "))
 		}
 		for _, n := range res.Notes {
 			fmt.Printf("  %s\n", n)
@@ -65,7 +68,7 @@ func migrateCmd(ctx context.Context, args []string) error {
 	if n, err := syncPrices(ctx, conn, cfg); err != nil {
 		return err
 	} else if n > 0 {
-		fmt.Printf("  synced %d catalogue price row(s) in force now into price_catalogue\n", n)
+		fmt.Printf("  synced %d catalogue price row(s) (every effective-dated entry) into price_catalogue\n", n)
 	}
 	if cfg.ClickHouse.Forecasts != "" {
 		file := cfg.Resolve(cfg.ClickHouse.Forecasts)
@@ -78,8 +81,9 @@ func migrateCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// syncPrices writes the catalogue rows in force now (every tier of every
-// model) into price_catalogue. A config without catalogues syncs nothing.
+// syncPrices writes every catalogue row (every effective-dated entry and
+// tier of every model) into price_catalogue. A config without catalogues
+// syncs nothing.
 func syncPrices(ctx context.Context, conn driver.Conn, cfg *app.Config) (int, error) {
 	if len(cfg.Pricing.Catalogues) == 0 {
 		return 0, nil
@@ -88,30 +92,8 @@ func syncPrices(ctx context.Context, conn driver.Conn, cfg *app.Config) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("pricing: %w", err)
 	}
-	now := time.Now()
-	var rows []chx.CataloguePrice
-	for _, pm := range eng.Models() {
-		info, err := eng.Lookup(pm[0], pm[1], now)
-		if err != nil {
-			continue // no price in force now (expired or future-only)
-		}
-		for tier, r := range info.Tiers {
-			id := ""
-			for _, pid := range info.PriceIDs {
-				if strings.Contains(pid, "/"+tier+"@") {
-					id = pid
-				}
-			}
-			rows = append(rows, chx.CataloguePrice{
-				Provider: info.Provider, Model: info.Model, Tier: tier, PriceID: id,
-				Version: info.Version, Source: info.Source, ValidFrom: info.ValidFrom, ValidTo: info.ValidTo,
-				Currency: info.Currency, LongContextThreshold: info.LongContextThreshold,
-				Input: r.Input.D, CacheRead: r.CacheRead.D, CacheWrite: r.CacheWrite.D,
-				CacheWrite1h: r.CacheWrite1h.D, Output: r.Output.D, Reasoning: r.Reasoning.D,
-			})
-		}
-	}
-	if err := chx.SyncPriceCatalogue(ctx, conn, cfg.ClickHouse.Database, rows, now); err != nil {
+	rows := chx.CataloguePrices(eng)
+	if err := chx.SyncPriceCatalogue(ctx, conn, cfg.ClickHouse.Database, rows, time.Now()); err != nil {
 		return 0, err
 	}
 	return len(rows), nil
@@ -138,12 +120,8 @@ func syncReference(ctx context.Context, conn driver.Conn, cfg *app.Config) error
 	if err != nil {
 		return fmt.Errorf("tenants: %w", err)
 	}
-	var tenants []chx.TenantRef
-	for _, t := range reg.All() {
-		tenants = append(tenants, chx.TenantRef{ID: t.ID, TimeZone: t.Location, ReportingCurrency: t.ReportingCurrency})
-	}
 	now := time.Now()
-	if err := chx.SyncTenants(ctx, conn, cfg.ClickHouse.Database, tenants, now); err != nil {
+	if err := chx.SyncTenants(ctx, conn, cfg.ClickHouse.Database, chx.TenantRefs(reg), now); err != nil {
 		return err
 	}
 	var budgets []chx.BudgetRef

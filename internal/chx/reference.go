@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
+
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
+	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
 // TenantRef is a tenant as the reference tables need it.
@@ -225,16 +229,42 @@ func ImportForecasts(ctx context.Context, conn driver.Conn, db string, fs []Fore
 
 // CataloguePrice is one catalogue row and tier, rates per million tokens.
 type CataloguePrice struct {
-	Provider, Model, Tier, PriceID      string
-	Version, Source, ValidFrom, ValidTo string
-	Currency                            string
-	LongContextThreshold                int64
-	Input, CacheRead, CacheWrite        decimal.Decimal
-	CacheWrite1h, Output, Reasoning     decimal.Decimal
+	Provider, Model, Tier, PriceID  string
+	Version, Source                 string
+	ValidFrom                       time.Time
+	ValidTo                         time.Time // zero: open-ended
+	Currency                        string
+	LongContextThreshold            int64
+	Input, CacheRead, CacheWrite    decimal.Decimal
+	CacheWrite1h, Output, Reasoning decimal.Decimal
 }
 
-// SyncPriceCatalogue writes the catalogue rows; rows of earlier versions
-// (other price ids) stay.
+// CataloguePrices lists every tier of every effective-dated catalogue entry
+// of eng, past and future ones included: the rows of price_catalogue.
+func CataloguePrices(eng *pricing.Engine) []CataloguePrice {
+	var rows []CataloguePrice
+	for _, info := range eng.History() {
+		tiers := make([]string, 0, len(info.Tiers))
+		for tier := range info.Tiers {
+			tiers = append(tiers, tier)
+		}
+		sort.Strings(tiers)
+		for _, tier := range tiers {
+			r := info.Tiers[tier]
+			rows = append(rows, CataloguePrice{
+				Provider: info.Provider, Model: info.Model, Tier: tier, PriceID: info.PriceIDByTier[tier],
+				Version: info.Version, Source: info.Source, ValidFrom: info.From, ValidTo: info.To,
+				Currency: info.Currency, LongContextThreshold: info.LongContextThreshold,
+				Input: r.Input.D, CacheRead: r.CacheRead.D, CacheWrite: r.CacheWrite.D,
+				CacheWrite1h: r.CacheWrite1h.D, Output: r.Output.D, Reasoning: r.Reasoning.D,
+			})
+		}
+	}
+	return rows
+}
+
+// SyncPriceCatalogue writes the catalogue rows; rows no longer in the
+// catalogue (other price ids) stay, so stored events keep their rates.
 func SyncPriceCatalogue(ctx context.Context, conn driver.Conn, db string, prices []CataloguePrice, now time.Time) error {
 	if len(prices) == 0 {
 		return nil
@@ -243,9 +273,14 @@ func SyncPriceCatalogue(ctx context.Context, conn driver.Conn, db string, prices
 	if err != nil {
 		return fmt.Errorf("sync price_catalogue: %w", err)
 	}
-	at := now.UTC().Truncate(time.Second)
+	at := now.UTC()
 	for _, p := range prices {
-		if err := b.Append(p.Provider, p.Model, p.Tier, p.PriceID, p.Version, p.Source, p.ValidFrom, p.ValidTo, p.Currency,
+		var to *time.Time
+		if !p.ValidTo.IsZero() {
+			v := p.ValidTo.UTC()
+			to = &v
+		}
+		if err := b.Append(p.Provider, p.Model, p.Tier, p.PriceID, p.Version, p.Source, p.ValidFrom.UTC(), to, p.Currency,
 			p.LongContextThreshold, p.Input, p.CacheRead, p.CacheWrite, p.CacheWrite1h, p.Output, p.Reasoning, at); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("sync price_catalogue: %w", err)
@@ -255,4 +290,17 @@ func SyncPriceCatalogue(ctx context.Context, conn driver.Conn, db string, prices
 		return fmt.Errorf("sync price_catalogue: %w", err)
 	}
 	return nil
+}
+
+// TenantRefs are the registry's tenants as the reference tables need them
+// (`tokenmeter migrate` and the sink's auto_migrate sync the same rows).
+func TenantRefs(reg *tenant.Registry) []TenantRef {
+	if reg == nil {
+		return nil
+	}
+	var out []TenantRef
+	for _, t := range reg.All() {
+		out = append(out, TenantRef{ID: t.ID, TimeZone: t.Location, ReportingCurrency: t.ReportingCurrency})
+	}
+	return out
 }

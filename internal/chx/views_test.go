@@ -20,13 +20,15 @@ type usage struct {
 	cost                                              string // billed_effective_cost, HKD
 	input, cacheRead                                  uint64
 	cacheSavings                                      string // billed_cache_savings
+	priceID                                           string
+	fx                                                string // fx_rate; default 8
 }
 
 func day(s string) time.Time { t, _ := time.Parse("2006-01-02", s); return t }
 
 func insertUsage(t *testing.T, conn driver.Conn, db string, rows []usage) {
 	t.Helper()
-	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".priced_usage (event_id, event_time, local_date, time_zone, tenant, provider, model, workflow, team, prompt_template, prompt_version, task_id, trace_id, input_tokens, cache_read_input_tokens, output_tokens, pricing_currency, effective_cost, billing_currency, billed_effective_cost, billed_list_cost, billed_cache_savings, fx_rate, kafka_topic, kafka_partition, kafka_offset)")
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".priced_usage (event_id, event_time, local_date, time_zone, tenant, provider, model, workflow, team, prompt_template, prompt_version, task_id, trace_id, input_tokens, cache_read_input_tokens, output_tokens, pricing_currency, effective_cost, billing_currency, billed_effective_cost, billed_list_cost, billed_cache_savings, fx_rate, price_id, kafka_topic, kafka_partition, kafka_offset)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +38,13 @@ func insertUsage(t *testing.T, conn driver.Conn, db string, rows []usage) {
 		if r.cacheSavings != "" {
 			saved = decimal.RequireFromString(r.cacheSavings)
 		}
+		fx := decimal.NewFromInt(8)
+		if r.fx != "" {
+			fx = decimal.RequireFromString(r.fx)
+		}
 		if err := b.Append(r.id, r.at, day(r.local), "Asia/Hong_Kong", "acme", "openai", r.model, r.wf, r.team, r.prompt, r.version,
-			r.task, r.trace, r.input, r.cacheRead, uint64(10), "USD", cost.Div(decimal.NewFromInt(8)), "HKD", cost, cost, saved, decimal.NewFromInt(8),
-			"priced", int32(0), int64(i)); err != nil {
+			r.task, r.trace, r.input, r.cacheRead, uint64(10), "USD", cost.Div(fx).Round(12), "HKD", cost, cost, saved, fx,
+			r.priceID, "priced", int32(0), int64(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,6 +209,7 @@ func TestViews(t *testing.T) {
 		{ID: "b-marketing", Tenant: "acme", Workflow: "marketing", Period: "month", Amount: dec("25"), Unit: "currency", Mode: "alert"},
 		{ID: "b-legal", Tenant: "acme", Workflow: "legal", Period: "month", Amount: dec("100"), Unit: "currency", Mode: "enforce"},
 		{ID: "b-all", Tenant: "acme", Period: "month", Amount: dec("70"), Unit: "currency", Mode: "alert"},
+		{ID: "bq-support", Tenant: "acme", Workflow: "support", Period: "quarter", Amount: dec("30"), Unit: "currency", Mode: "alert"},
 	}, now); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +301,7 @@ func TestViews(t *testing.T) {
 		// April: support 12, marketing 30 > 25, legal 20, all 64 <= 70: 3 of 4; workflows 2 of 3.
 		// May: support 8, others 0: 4 of 4. Current month: support 1: 4 of 4, open.
 		got := rowsOf(t, conn, "SELECT "+s("period_start", "status", "budgets", "budgets_within", "share_within", "workflow_budgets", "workflow_budgets_within", "over_budget")+
-			" FROM "+db+".v_budget_compliance ORDER BY period_start")
+			" FROM "+db+".v_budget_compliance WHERE period = 'month' ORDER BY period_start")
 		expectRows(t, "v_budget_compliance", got,
 			[]string{"2026-03-01", "closed", "4", "4", "1", "3", "3", "[]"},
 			[]string{"2026-04-01", "closed", "4", "3", "0.75", "3", "2", "['b-marketing']"},
@@ -303,12 +310,31 @@ func TestViews(t *testing.T) {
 		)
 		// marketing April: 30 of 25 = 120%; support April 12 of 15 = 80%.
 		got = rowsOf(t, conn, "SELECT "+s("budget_id", "used", "within_budget", "used_pct")+
-			" FROM "+db+".v_budget_status WHERE period_start = '2026-04-01' ORDER BY budget_id")
+			" FROM "+db+".v_budget_status WHERE period = 'month' AND period_start = '2026-04-01' ORDER BY budget_id")
 		expectRows(t, "v_budget_status April", got,
 			[]string{"b-all", "64", "1", "91.428571428571"},
 			[]string{"b-legal", "20", "1", "20"},
 			[]string{"b-marketing", "30", "0", "120"},
 			[]string{"b-support", "12", "1", "80"},
+		)
+		// The quarterly support budget (30 HKD): Q1 = March's 10 (33.3%); Q2 = April 6 + 6
+		// and May 8 = 20 (66.6%), counted once although the tenant has usage in two months
+		// of Q2 (the view used to multiply it by that count: 40, over budget); the current
+		// quarter holds e10's 1 and is open.
+		curQuarter := fmt.Sprintf("%s-%02d-01", now.In(hk).Format("2006"), (int(now.In(hk).Month())-1)/3*3+1)
+		got = rowsOf(t, conn, "SELECT "+s("period_start", "used", "within_budget", "used_pct", "status")+
+			" FROM "+db+".v_budget_status WHERE budget_id = 'bq-support' ORDER BY period_start")
+		expectRows(t, "v_budget_status quarterly", got,
+			[]string{"2026-01-01", "10", "1", "33.333333333333", "closed"},
+			[]string{"2026-04-01", "20", "1", "66.666666666666", "closed"},
+			[]string{curQuarter, "1", "1", "3.333333333333", "open"},
+		)
+		got = rowsOf(t, conn, "SELECT "+s("period_start", "status", "budgets", "budgets_within", "over_budget")+
+			" FROM "+db+".v_budget_compliance WHERE period = 'quarter' ORDER BY period_start")
+		expectRows(t, "v_budget_compliance quarterly", got,
+			[]string{"2026-01-01", "closed", "1", "1", "[]"},
+			[]string{"2026-04-01", "closed", "1", "1", "[]"},
+			[]string{curQuarter, "open", "1", "1", "[]"},
 		)
 	})
 	t.Run("spend_by_model_prompt", func(t *testing.T) {
@@ -348,4 +374,33 @@ func TestViews(t *testing.T) {
 			[]string{"2026-04-01", "64", "2", "3.125", "3.125", "3.125"},
 		)
 	})
+}
+
+// An outcome value in USD is converted to the billing currency at the
+// month's FX rate and rounded half-even once at the money scale, as the
+// processor rounds billed amounts: 1.5 USD at 0.333333333333 is
+// 0.4999999999995, stored as 0.5 (truncating would give 0.499999999999).
+func TestOutcomeValueConversionRoundsHalfEvenOnce(t *testing.T) {
+	conn, cfg := migrated(t)
+	db := cfg.Database
+	at := time.Date(2026, 6, 10, 2, 0, 0, 0, time.UTC)
+	insertUsage(t, conn, db, []usage{{id: "u1", wf: "support", model: "m-a", at: at, local: "2026-06-10", cost: "3", fx: "0.333333333333"}})
+	insertOutcomes(t, conn, db, []outcome{{id: "o1", wf: "support", at: at, local: "2026-06-10", count: 1, value: "1.5", currency: "USD"}})
+	got := rowsOf(t, conn, "SELECT "+s("outcomes", "outcome_value", "value_other_currency_records")+" FROM "+db+".v_outcome_value_monthly")
+	expectRows(t, "v_outcome_value_monthly", got, []string{"1", "0.5", "0"})
+}
+
+// Every stored amount has the one money type (chschema.MoneyScale), in
+// every table and rollup.
+func TestMoneyColumnsHaveTheMoneyType(t *testing.T) {
+	conn, cfg := migrated(t)
+	got := rowsOf(t, conn, "SELECT table, name, type FROM system.columns WHERE database = '"+cfg.Database+"' AND type LIKE '%Decimal%' AND table NOT LIKE 'v\\_%' ORDER BY table, name")
+	if len(got) < 40 {
+		t.Fatalf("only %d Decimal columns", len(got))
+	}
+	for _, c := range got {
+		if !strings.Contains(c[2], chx.MoneyType) || strings.Count(c[2], "Decimal") != 1 {
+			t.Errorf("%s.%s is %s, want %s", c[0], c[1], c[2], chx.MoneyType)
+		}
+	}
 }

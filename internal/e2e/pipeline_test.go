@@ -41,7 +41,7 @@ func TestHTTPEventsReachClickHouseExactlyOnce(t *testing.T) {
 	conn, db := testenv.ClickHouse(t)
 	p := newPipeline(t, db, "")
 	out := p.command("migrate", p.config)
-	if !strings.Contains(out, "001_core.sql") {
+	if !strings.Contains(out, "001_baseline.sql") {
 		t.Fatalf("migrate output: %s", out)
 	}
 	proc := p.start()

@@ -8,6 +8,7 @@ package export
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,6 +136,23 @@ func plainColumnFor(name, t, chType string) (column, error) {
 			scan: newv,
 			add:  func(b array.Builder, v any) error { b.(*array.Int64Builder).Append(n(v)); return nil },
 			text: func(v any) string { return strconv.FormatInt(n(v), 10) }}, nil
+	case t == "Array(String)" || t == "Array(LowCardinality(String))":
+		// Lists of names (e.g. v_budget_compliance.over_budget); CSV writes them as JSON.
+		f.Type = arrow.ListOf(arrow.BinaryTypes.String)
+		return column{field: f,
+			scan: func() any { return new([]string) },
+			add: func(b array.Builder, v any) error {
+				lb := b.(*array.ListBuilder)
+				lb.Append(true)
+				for _, s := range *v.(*[]string) {
+					lb.ValueBuilder().(*array.StringBuilder).Append(s)
+				}
+				return nil
+			},
+			text: func(v any) string {
+				j, _ := json.Marshal(*v.(*[]string))
+				return string(j)
+			}}, nil
 	case t == "Float32" || t == "Float64":
 		// Ratios such as ROI percentages; money columns are Decimal.
 		f.Type = arrow.PrimitiveTypes.Float64

@@ -20,12 +20,14 @@ import (
 	"strconv"
 
 	"github.com/shopspring/decimal"
+
+	chschema "github.com/tokenmeter/tokenmeter/schemas/clickhouse"
 )
 
 // Scale is the storage scale: an Amount is Coefficient × 10^-Scale. It is
-// the S of ClickHouse's Decimal(38, S) money columns (schemas/clickhouse),
-// and a test there checks that the DDL says the same.
-const Scale = 12
+// the S of ClickHouse's Decimal(38, S) money columns, declared once in
+// schemas/clickhouse (chschema.MoneyScale), where the DDL takes it from.
+const Scale = chschema.MoneyScale
 
 // Amount is an exact decimal with Scale places. The zero value is 0.
 type Amount struct {

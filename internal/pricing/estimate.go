@@ -57,6 +57,8 @@ type PriceInfo struct {
 	Source               string
 	Tiers                map[string]Rates // as written in the catalogue
 	PriceIDs             []string
+	PriceIDByTier        map[string]string // tier -> price id
+	From, To             time.Time         // ValidFrom and ValidTo as instants; To zero = open-ended
 }
 
 // Lookup resolves provider/model (aliases and patterns included) to the entry
@@ -71,19 +73,47 @@ func (e *Engine) Lookup(provider, model string, at time.Time) (*PriceInfo, error
 	if en == nil {
 		return nil, &Error{Reason: ReasonUnknownModel, Detail: fmt.Sprintf("no price for %s/%s in force at %s", h.provider, h.model, at.UTC().Format(time.RFC3339))}
 	}
+	return en.info(), nil
+}
+
+// info describes the entry.
+func (en *entry) info() *PriceInfo {
 	info := &PriceInfo{
-		Provider: h.provider, Model: h.model, ValidFrom: formatInstant(en.from), LongContextThreshold: en.longThreshold,
-		Currency: en.currency, Version: en.version, Source: en.sourceURL, Tiers: map[string]Rates{},
+		Provider: en.provider, Model: en.model, ValidFrom: formatInstant(en.from), LongContextThreshold: en.longThreshold,
+		Currency: en.currency, Version: en.version, Source: en.sourceURL, Tiers: map[string]Rates{}, PriceIDByTier: map[string]string{},
 	}
+	info.From = time.UnixMilli(en.from).UTC()
 	if en.to != maxTo {
 		info.ValidTo = formatInstant(en.to)
+		info.To = time.UnixMilli(en.to).UTC()
 	}
 	for n, t := range en.tiers {
 		info.Tiers[n] = t.rates
 		info.PriceIDs = append(info.PriceIDs, t.priceID)
+		info.PriceIDByTier[n] = t.priceID
 	}
 	sort.Strings(info.PriceIDs)
-	return info, nil
+	return info
+}
+
+// History lists every effective-dated entry of every model, past, current
+// and future, ordered by provider, model and valid_from: what was in force
+// for any event, backfilled ones included (the price_catalogue table).
+func (e *Engine) History() []*PriceInfo {
+	var out []*PriceInfo
+	for _, h := range e.cat.histories {
+		for _, en := range h.entries {
+			out = append(out, en.info())
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Provider != b.Provider {
+			return a.Provider < b.Provider
+		}
+		return a.Model < b.Model
+	})
+	return out
 }
 
 // Models lists every canonical provider/model in the catalogue, sorted.

@@ -25,7 +25,7 @@ type pricedBlock struct {
 	dec   map[string]*proto.ColDecimal128
 	arr   map[string]*proto.ColArr[string]
 	date  map[string]*proto.ColDate
-	dt    map[string]*proto.ColDateTime
+	dt    map[string]*proto.ColDateTime64
 	ms    proto.ColUInt16
 	part  proto.ColInt32
 	off   proto.ColInt64
@@ -41,7 +41,7 @@ func pricedColumnType(name string) string {
 	case "event_id", "user_id", "trace_id", "span_id", "conversation_id", "session_id", "task_id":
 		return "String"
 	case "event_time", "priced_at":
-		return "DateTime('UTC')"
+		return "DateTime64(3, 'UTC')"
 	case "event_time_ms":
 		return "UInt16"
 	case "local_date", "fx_date":
@@ -70,7 +70,7 @@ func newPricedBlock() *pricedBlock {
 	b := &pricedBlock{
 		str: map[string]*proto.ColStr{}, lc: map[string]*proto.ColLowCardinality[string]{}, u64: map[string]*proto.ColUInt64{},
 		dec: map[string]*proto.ColDecimal128{}, arr: map[string]*proto.ColArr[string]{}, date: map[string]*proto.ColDate{},
-		dt: map[string]*proto.ColDateTime{},
+		dt: map[string]*proto.ColDateTime64{},
 	}
 	for _, name := range append(append([]string{}, pricedTable.columns...), kafkaColumns...) {
 		var col proto.ColInput
@@ -93,8 +93,8 @@ func newPricedBlock() *pricedBlock {
 		case t == "Date":
 			c := new(proto.ColDate)
 			b.date[name], col = c, c
-		case t == "DateTime('UTC')":
-			c := &proto.ColDateTime{Location: time.UTC}
+		case t == "DateTime64(3, 'UTC')":
+			c := new(proto.ColDateTime64).WithPrecision(proto.PrecisionMilli).WithLocation(time.UTC)
 			b.dt[name], col = c, c
 		case t == "Array(String)":
 			c := new(proto.ColStr).Array()

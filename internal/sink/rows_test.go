@@ -3,21 +3,18 @@ package sink
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"reflect"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/contract/pricedv1"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/money"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
-	chschema "github.com/tokenmeter/tokenmeter/schemas/clickhouse"
 )
 
 // A record written before the binary contract (JSON, no local_date) gets
@@ -173,36 +170,17 @@ func TestPricedColumnsFollowContractAndDDL(t *testing.T) {
 	}
 }
 
-// ddlColumns reads the column names and types of table from the
-// migrations (CREATE TABLE and ALTER TABLE ... ADD COLUMN).
+// ddlColumns reads the column names and types of table from the schema
+// (chx.TableColumns: the rendered migrations, checked against the server).
 func ddlColumns(t *testing.T, table string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	files, err := fs.Glob(chschema.FS, "*.sql")
+	cols, err := chx.TableColumns(table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	create := regexp.MustCompile(`(?s)CREATE TABLE IF NOT EXISTS \{\{db\}\}\.` + table + `\s*\((.*?)\n\)`)
-	column := regexp.MustCompile(`^\s*([a-z_0-9]+)\s+(.+?)(?:\s+DEFAULT .*|\s+CODEC.*)?,?\s*$`)
-	add := regexp.MustCompile(`ALTER TABLE \{\{db\}\}\.` + table + `\b[^;]*?ADD COLUMN IF NOT EXISTS\s+([a-z_0-9]+)\s+([^,;]+)`)
-	for _, f := range files {
-		b, err := fs.ReadFile(chschema.FS, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range create.FindAllStringSubmatch(string(b), -1) {
-			for _, line := range strings.Split(m[1], "\n") {
-				if c := column.FindStringSubmatch(line); c != nil && !strings.HasPrefix(strings.TrimSpace(line), "--") {
-					out[c[1]] = strings.TrimSuffix(strings.TrimSpace(c[2]), ",")
-				}
-			}
-		}
-		for _, m := range add.FindAllStringSubmatch(string(b), -1) {
-			out[m[1]] = strings.TrimSpace(m[2])
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("no CREATE TABLE for %s in schemas/clickhouse", table)
+	out := map[string]string{}
+	for _, c := range cols {
+		out[c.Name] = c.Type
 	}
 	return out
 }

@@ -50,7 +50,6 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/role"
-	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
 // Sink is the sink role.
@@ -215,7 +214,7 @@ func (s *Sink) prepareOnce(ctx context.Context) error {
 		if len(res.Applied) > 0 {
 			s.log().Info("clickhouse migrations applied", "applied", res.Applied, "server", res.Server.String())
 		}
-		if err := chx.SyncTenants(ctx, conn, s.ch.Database, tenantRefs(s.deps.Tenants), time.Now()); err != nil {
+		if err := chx.SyncTenants(ctx, conn, s.ch.Database, chx.TenantRefs(s.deps.Tenants), time.Now()); err != nil {
 			_ = conn.Close()
 			return fmt.Errorf("auto_migrate: %w", err)
 		}
@@ -237,17 +236,6 @@ func (s *Sink) prepareOnce(ctx context.Context) error {
 	}
 	s.connected.Store(true)
 	return nil
-}
-
-func tenantRefs(r *tenant.Registry) []chx.TenantRef {
-	if r == nil {
-		return nil
-	}
-	var out []chx.TenantRef
-	for _, t := range r.All() {
-		out = append(out, chx.TenantRef{ID: t.ID, TimeZone: t.Location, ReportingCurrency: t.ReportingCurrency})
-	}
-	return out
 }
 
 func (s *Sink) newClient() (*kgo.Client, error) {

@@ -5,6 +5,8 @@
 //	KAFKA_BROKERS               comma-separated host:port list
 //	CLICKHOUSE_ADDR             host:port of ClickHouse's native protocol
 //	CLICKHOUSE_HTTP_ADDR        host:port of ClickHouse's HTTP interface
+//	CLICKHOUSE_USER / _PASSWORD the user tests write as (default: default, no password)
+//	CLICKHOUSE_READER_USER / _PASSWORD  the read-only user BI tests read as (tokenmeter_reader)
 //	TOKENMETER_REQUIRE_SERVICES 1 turns "service not configured" from a skip into a failure
 //
 // `make test` starts both services (deploy/local/test.sh) and sets all four,
@@ -98,17 +100,29 @@ func ClickHouseHTTPAddr(t testing.TB) string {
 	return host + ":8123"
 }
 
+// ClickHouseUser returns the user tests connect as: CLICKHOUSE_USER and
+// CLICKHOUSE_PASSWORD (as the binary reads them), by default `default`
+// without a password, as the local engine has it.
+func ClickHouseUser() (user, password string) {
+	user = strings.TrimSpace(os.Getenv("CLICKHOUSE_USER"))
+	if user == "" {
+		user = "default"
+	}
+	return user, os.Getenv("CLICKHOUSE_PASSWORD")
+}
+
 // ClickHouseOptions returns connection options for CLICKHOUSE_ADDR with
-// database as the default database (the user is `default`, no password).
+// database as the default database, as ClickHouseUser.
 func ClickHouseOptions(t testing.TB, database string) *clickhouse.Options {
 	t.Helper()
+	user, password := ClickHouseUser()
 	settings := clickhouse.Settings{}
 	for k, v := range ClickHouseSettings {
 		settings[k] = v
 	}
 	return &clickhouse.Options{
 		Addr:        []string{ClickHouseAddr(t)},
-		Auth:        clickhouse.Auth{Database: database, Username: "default"},
+		Auth:        clickhouse.Auth{Database: database, Username: user, Password: password},
 		Settings:    settings,
 		DialTimeout: 5 * time.Second,
 		// As tokenmeter's own connections (internal/chx).
@@ -221,4 +235,16 @@ func randomSuffix(t testing.TB) string {
 		t.Fatalf("testenv: random: %v", err)
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// ClickHouseReader returns the analysts' read-only user tests connect as
+// (BI drivers): CLICKHOUSE_READER_USER and CLICKHOUSE_READER_PASSWORD, by
+// default tokenmeter_reader without a password, as the local engine's users
+// file declares it (deploy/local/clickhouse/users.xml.tmpl).
+func ClickHouseReader() (user, password string) {
+	user = strings.TrimSpace(os.Getenv("CLICKHOUSE_READER_USER"))
+	if user == "" {
+		user = "tokenmeter_reader"
+	}
+	return user, os.Getenv("CLICKHOUSE_READER_PASSWORD")
 }

@@ -8,7 +8,7 @@
 -- partly (pending: the sink writes it again, same rows and token, before
 -- consuming the partition). Read it with FINAL:
 --   SELECT kafka_topic, kafka_partition, state, last_offset FROM sink_ledger FINAL
-CREATE TABLE IF NOT EXISTS {{db}}.sink_ledger
+CREATE TABLE IF NOT EXISTS {{db}}.sink_ledger{{onCluster}}
 (
     kafka_topic        String,
     kafka_partition    Int32,
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.sink_ledger
     written_at         DateTime64(3, 'UTC'),
     version            UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{engine "sink_ledger" "ReplacingMergeTree" "version"}}
 ORDER BY (kafka_topic, kafka_partition);
 
 -- insert_deduplication_token only de-duplicates in tables that remember
@@ -36,12 +36,12 @@ ORDER BY (kafka_topic, kafka_partition);
 -- inserts into and every materialized view target fed by them keeps the
 -- last 10000 blocks: a block written again (after a failure or kill -9)
 -- within 10000 inserts into the same table is stored once.
-ALTER TABLE {{db}}.priced_usage MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.outcomes MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.dlq MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.alerts MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.usage_daily MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.usage_hourly MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.usage_minute MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.outcomes_daily MODIFY SETTING non_replicated_deduplication_window = 10000;
-ALTER TABLE {{db}}.sink_offsets MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.priced_usage{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.outcomes{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.dlq{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.alerts{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.usage_daily{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.usage_hourly{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.usage_minute{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.outcomes_daily{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;
+ALTER TABLE {{db}}.sink_offsets{{onCluster}} MODIFY SETTING non_replicated_deduplication_window = 10000;

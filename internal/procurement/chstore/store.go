@@ -1,5 +1,5 @@
-// Package chstore reads the procurement views (schemas/clickhouse/
-// 016_procurement.sql) into the procurement packages' inputs and writes
+// Package chstore reads the procurement views (schemas/clickhouse/views/
+// 70_procurement.sql; tables in 016_procurement.sql) into the procurement packages' inputs and writes
 // their results back: reconciliation runs, correction rows and FOCUS
 // contract commitments.
 package chstore

@@ -1,5 +1,4 @@
--- 020_levers: views for the four levers (routing, prompts, caching, drivers).
--- Numbered apart from the core migrations; it only creates views.
+-- Levers (repeatable views, re-created by `tokenmeter migrate` when they change).
 -- Levers: routing, prompts, caching and the drivers of spend, for analysts
 -- and `tokenmeter levers` (docs/levers.md). Costs are billed effective costs
 -- in the tenant's billing currency unless a column says otherwise; months
@@ -7,7 +6,7 @@
 
 -- Routing profile: each workflow's model mix per month, with the previous
 -- month's shares beside it so a routing change shows as a moved share.
-CREATE OR REPLACE VIEW {{db}}.v_model_mix AS
+CREATE OR REPLACE VIEW {{db}}.v_model_mix{{onCluster}} AS
 SELECT
     tenant, workflow, month, billing_currency, provider, model, calls, spend,
     calls / sum(calls) OVER w AS call_share,
@@ -26,7 +25,7 @@ WINDOW w AS (PARTITION BY tenant, workflow, month, billing_currency);
 -- (at most 64 output tokens, none of them reasoning) or classification-like
 -- operations, per workflow, prompt template and model, ranked by the spend on
 -- those calls. The criteria are in the `criteria` column.
-CREATE OR REPLACE VIEW {{db}}.v_small_model_candidates AS
+CREATE OR REPLACE VIEW {{db}}.v_small_model_candidates{{onCluster}} AS
 SELECT
     tenant, workflow, prompt_template, provider, model, month, billing_currency,
     calls, spend, candidate_calls, candidate_spend,
@@ -58,7 +57,7 @@ ORDER BY candidate_spend DESC;
 -- when tokens per call or cost per outcome rose by 10% or more over the
 -- previous version; extra_cost is the rise in cost per outcome times the
 -- outcomes allocated to the version (what the change cost over the period).
-CREATE OR REPLACE VIEW {{db}}.v_prompt_versions AS
+CREATE OR REPLACE VIEW {{db}}.v_prompt_versions{{onCluster}} AS
 SELECT
     tenant, workflow, prompt_template, prompt_version, billing_currency,
     first_seen, last_seen, calls, spend, input_tokens_per_call, output_tokens_per_call,
@@ -124,7 +123,7 @@ FROM
 -- the higher rates), per workflow, model and month. What the same calls would
 -- have cost below the threshold is computed by `tokenmeter levers
 -- long-context` with the pricing engine.
-CREATE OR REPLACE VIEW {{db}}.v_long_context_exposure AS
+CREATE OR REPLACE VIEW {{db}}.v_long_context_exposure{{onCluster}} AS
 SELECT
     tenant, workflow, provider, model, toStartOfMonth(local_date) AS month, billing_currency,
     count() AS calls,
@@ -144,7 +143,7 @@ HAVING long_calls > 0;
 -- (else the same trace) read from the cache within the write's lifetime:
 -- 5 minutes, or 1 hour for 1-hour writes. Writes of calls with neither id
 -- cannot be followed and are counted in unknown_write_spend.
-CREATE OR REPLACE VIEW {{db}}.v_cache_efficiency AS
+CREATE OR REPLACE VIEW {{db}}.v_cache_efficiency{{onCluster}} AS
 SELECT
     tenant, workflow, prompt_template, provider, model, month, billing_currency,
     calls, input_tokens, cache_read_input_tokens,
@@ -180,7 +179,7 @@ FROM
 -- pricing currency (USD) and, at the month's average FX rate, in the billing
 -- currency. The 50% is the stated assumption; `tokenmeter levers caching
 -- --hit-rate` recomputes at another.
-CREATE OR REPLACE VIEW {{db}}.v_cache_absent AS
+CREATE OR REPLACE VIEW {{db}}.v_cache_absent{{onCluster}} AS
 SELECT
     u.tenant AS tenant, u.workflow AS workflow, u.provider AS provider, u.model AS model, u.month AS month,
     u.billing_currency AS billing_currency, u.calls AS calls, u.input_tokens AS input_tokens,
@@ -205,7 +204,7 @@ ORDER BY saving DESC;
 -- Drivers of spend per workflow and day, the series the anomaly detector
 -- watches (`tokenmeter levers anomalies`). NULL where a driver is undefined
 -- that day (no calls, no input, no outcomes).
-CREATE OR REPLACE VIEW {{db}}.v_driver_daily AS
+CREATE OR REPLACE VIEW {{db}}.v_driver_daily{{onCluster}} AS
 SELECT
     u.tenant AS tenant, u.workflow AS workflow, u.local_date AS local_date, u.billing_currency AS billing_currency,
     u.calls AS calls, u.spend AS spend,
@@ -244,7 +243,7 @@ LEFT JOIN
 -- tokens by class and billed cost by class (the units column takes what the
 -- token classes leave, so the classes add up exactly to the billed spend),
 -- with the workflow's outcomes in the quarter.
-CREATE OR REPLACE VIEW {{db}}.v_lever_inputs AS
+CREATE OR REPLACE VIEW {{db}}.v_lever_inputs{{onCluster}} AS
 SELECT
     u.tenant AS tenant, u.workflow AS workflow, u.quarter AS quarter, u.billing_currency AS billing_currency,
     u.provider AS provider, u.model AS model, u.calls AS calls,

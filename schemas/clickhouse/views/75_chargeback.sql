@@ -1,9 +1,10 @@
--- 017_chargeback: chargeback inputs from priced usage (docs/procurement.md).
+-- Chargeback views (docs/procurement.md), repeatable: re-created by `tokenmeter migrate`
+-- when they change.
 -- Chargeback inputs (`chargeback statement -config`): the month's spend per
 -- cost centre and origin in the tenant's reporting currency, and calls per
 -- cost centre of each workflow (the `calls` driver of shared workflows;
 -- outcomes per cost centre are not derived here and read 0).
-CREATE VIEW IF NOT EXISTS {{db}}.v_chargeback_spend_monthly AS
+CREATE OR REPLACE VIEW {{db}}.v_chargeback_spend_monthly{{onCluster}} AS
 SELECT
     formatDateTime(toStartOfMonth(local_date), '%Y-%m')        AS month,
     CAST(tenant AS String)                                     AS tenant,
@@ -16,7 +17,7 @@ SELECT
 FROM {{db}}.priced_usage
 GROUP BY month, tenant, cost_centre, workflow, provider, model, currency;
 
-CREATE VIEW IF NOT EXISTS {{db}}.v_chargeback_drivers_monthly AS
+CREATE OR REPLACE VIEW {{db}}.v_chargeback_drivers_monthly{{onCluster}} AS
 SELECT
     formatDateTime(toStartOfMonth(local_date), '%Y-%m')        AS month,
     CAST(tenant AS String)                                     AS tenant,

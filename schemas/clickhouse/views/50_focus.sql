@@ -1,13 +1,13 @@
--- 006_focus: priced usage under FinOps FOCUS column names, one row per model
+-- FOCUS: priced usage under FinOps FOCUS column names, one row per model
 -- call, for tools that import FOCUS data. tokenmeter-specific dimensions
 -- carry the x_ prefix FOCUS reserves for custom columns. Reads raw events:
 -- filter on ChargePeriodStart (event_time) or x_Tenant.
-CREATE VIEW IF NOT EXISTS {{db}}.v_focus_usage AS
+CREATE OR REPLACE VIEW {{db}}.v_focus_usage{{onCluster}} AS
 SELECT
     toStartOfMonth(local_date)              AS BillingPeriodStart,
     addMonths(toStartOfMonth(local_date), 1) AS BillingPeriodEnd,
     event_time                              AS ChargePeriodStart,
-    event_time + 1                          AS ChargePeriodEnd,
+    event_time + toIntervalSecond(1)        AS ChargePeriodEnd,
     'Usage'                                 AS ChargeCategory,
     'Usage-Based'                           AS ChargeFrequency,
     concat(CAST(provider AS String), ' ', CAST(model AS String), ' ', CAST(operation AS String)) AS ChargeDescription,
@@ -19,7 +19,7 @@ SELECT
     CAST(model AS String)                   AS SkuId,
     CAST(price_id AS String)                AS SkuPriceId,
     CAST(region AS String)                  AS RegionId,
-    toDecimal128(input_tokens + output_tokens, 12) AS ConsumedQuantity,
+    CAST(input_tokens + output_tokens AS {{money}}) AS ConsumedQuantity,
     'Tokens'                                AS ConsumedUnit,
     CAST(pricing_currency AS String)        AS PricingCurrency,
     list_cost                               AS ListCost,
