@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -68,6 +69,9 @@ func (e *UsageEvent) Validate(now time.Time) error {
 	case "", ServiceTierStandard, ServiceTierBatch, ServiceTierFlex, ServiceTierPriority:
 	default:
 		p.add("service_tier", "must be one of standard, batch, flex, priority; got %q", e.ServiceTier)
+	}
+	if e.UsageCompleteness != "" && !slices.Contains(UsageCompletenessValues, e.UsageCompleteness) {
+		p.add("usage_completeness", "must be one of %s; got %q", strings.Join(UsageCompletenessValues, ", "), e.UsageCompleteness)
 	}
 	for _, c := range []struct {
 		name string
