@@ -102,7 +102,7 @@ func (c *Collector) stopOTLP(ctx context.Context) {
 // traceResult is what one OTLP export did.
 type traceResult struct {
 	accepted, rejected, skipped, duplicates, unmetered int
-	message                     string // first rejections, for partial_success.error_message
+	message                                            string // first rejections, for partial_success.error_message
 }
 
 // maxRejectionDetails bounds the partial-success message.

@@ -240,7 +240,7 @@ func (m *SpanMapper) kept(k string) bool {
 // stays. Duplicates are counted (tokenmeter_collector_spans_duplicate_total)
 // and not produced.
 func (m *SpanMapper) dedupe(b *batch, results []SpanResult, tenant string, now time.Time) {
-	var byResp map[string]int // trace|response id -> index of the kept span
+	var byResp map[string]int       // trace|response id -> index of the kept span
 	better := func(i, j int) bool { // is i a better report than j?
 		ri, rj := &results[i].Event, &results[j].Event
 		if ci, cj := completenessRank(ri), completenessRank(rj); ci != cj {
