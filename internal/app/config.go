@@ -3,20 +3,17 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/tokenmeter/tokenmeter/internal/budget"
 	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/collector"
 	"github.com/tokenmeter/tokenmeter/internal/configerr"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/processor"
@@ -74,36 +71,14 @@ func (c *Config) Has(role string) bool {
 	return false
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
-
-// Load reads a config file: ${VAR} and ${VAR:-default} are replaced from the
-// environment, unknown fields are errors, defaults are applied, env overrides
-// win, and every problem is reported at once by Validate.
+// Load reads a config file: unknown fields are errors, ${VAR} and
+// ${VAR:-default} are expanded per value from the environment after parsing
+// (internal/confload), defaults are applied, env overrides win, and every
+// problem is reported at once by Validate.
 func Load(path string) (*Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	var missing []string
-	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := envRef.FindSubmatch(m)
-		if v, ok := os.LookupEnv(string(sub[1])); ok {
-			return []byte(v)
-		}
-		if len(sub[2]) > 0 {
-			return sub[3]
-		}
-		missing = append(missing, string(sub[1]))
-		return nil
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("config %s: env not set: %s", path, strings.Join(missing, ", "))
-	}
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	if err := confload.File(path, &cfg); err != nil {
+		return nil, fmt.Errorf("config %w", err)
 	}
 	cfg.Path = path
 	cfg.applyEnv()

@@ -163,3 +163,19 @@ budget:
 		t.Fatalf("collector+sink: %v", err)
 	}
 }
+
+// A secret that looks like YAML stays one value, and a ${VAR} in a comment
+// is not required: expansion happens per value after parsing.
+func TestEnvValueCannotChangeTheDocument(t *testing.T) {
+	t.Setenv("TM_TEST_PW", "p#ss: word\nroles: [sink]")
+	cfg, err := Load(write(t, "# override with ${TM_TEST_NOT_SET_ANYWHERE}\nclickhouse:\n  password: ${TM_TEST_PW}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClickHouse.Password != "p#ss: word\nroles: [sink]" {
+		t.Fatalf("password %q", cfg.ClickHouse.Password)
+	}
+	if len(cfg.Roles) != len(AllRoles) {
+		t.Fatalf("the variable's text became config: roles %v", cfg.Roles)
+	}
+}

@@ -21,9 +21,7 @@ type Config struct {
 	// driver fails over between them. Default 127.0.0.1:9000. Env
 	// CLICKHOUSE_ADDR overrides.
 	Addr string `yaml:"addr"`
-	// Protocol is "native" (default) or "http". ClickHouse 18.16 only works
-	// over native: its HTTP interface rejects the driver's
-	// client_protocol_version setting.
+	// Protocol is "native" (default) or "http".
 	Protocol string `yaml:"protocol"`
 	// Database holds every tokenmeter table and view; created by `tokenmeter
 	// migrate` when missing. Default tokenmeter. Env CLICKHOUSE_DATABASE overrides.
@@ -53,10 +51,10 @@ type Config struct {
 	// relative to the config file. Default "": none (or use `tokenmeter
 	// forecasts import FILE CONFIG`).
 	Forecasts string `yaml:"forecasts"`
-	// ReaderUser is the read-only user for analysts and BI tools. On servers
-	// with SQL user management (20.x and later) `tokenmeter migrate` creates
-	// it (readonly=1, SELECT on the database) when ReaderPassword is set; on
-	// older servers (18.16) it must be declared in users.xml (see
+	// ReaderUser is the read-only user for analysts and BI tools.
+	// `tokenmeter migrate` creates it with CREATE USER (readonly=1, SELECT on
+	// the database) when ReaderPassword is set; servers whose users live only
+	// in a users file (the local development engine) declare it there (see
 	// docs/clickhouse.md). Default "tokenmeter_reader".
 	ReaderUser string `yaml:"reader_user"`
 	// ReaderPassword for ReaderUser. Empty (default) skips creating the user.

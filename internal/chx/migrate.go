@@ -149,6 +149,9 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Config) (*MigrateResult,
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckSupported(ver); err != nil {
+		return nil, err
+	}
 	res := &MigrateResult{Server: ver}
 	db := cfg.Database
 	onCluster := ""
@@ -210,7 +213,7 @@ ORDER BY version`}
 		res.Applied = append(res.Applied, m.Name)
 	}
 
-	note, err := ensureReader(ctx, conn, cfg, ver)
+	note, err := ensureReader(ctx, conn, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -218,8 +221,7 @@ ORDER BY version`}
 	return res, nil
 }
 
-// record notes a migration as applied. (A batch, not Exec with VALUES:
-// 18.16 over the native protocol does not answer the latter.)
+// record notes a migration as applied.
 func record(ctx context.Context, conn driver.Conn, db string, m Migration) error {
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, checksum, applied_at)")
 	if err != nil {
@@ -233,12 +235,9 @@ func record(ctx context.Context, conn driver.Conn, db string, m Migration) error
 }
 
 // ensureReader creates the analysts' read-only user where the server can.
-func ensureReader(ctx context.Context, conn driver.Conn, cfg Config, ver Version) (string, error) {
+func ensureReader(ctx context.Context, conn driver.Conn, cfg Config) (string, error) {
 	if cfg.ReaderPassword == "" {
 		return "read-only user: not managed (clickhouse.reader_password is empty)", nil
-	}
-	if !ver.HasSQLUsers() {
-		return fmt.Sprintf("read-only user: ClickHouse %s has no CREATE USER; declare %s in users.xml with <readonly>1</readonly> (docs/clickhouse.md)", ver, cfg.ReaderUser), nil
 	}
 	onCluster := ""
 	if cfg.Cluster != "" {

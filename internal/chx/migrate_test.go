@@ -2,6 +2,7 @@ package chx_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,27 @@ func TestClusterize(t *testing.T) {
 	// Without a cluster the statements are only templated.
 	if got := mv.Statements("tm", ""); len(got) != 2 || got[1] != "CREATE TABLE IF NOT EXISTS tm.z (a Int8, s AggregateFunction(max, Int64)) ENGINE = ReplacingMergeTree(a) ORDER BY a" {
 		t.Fatalf("single server: %q", got)
+	}
+}
+
+func TestCheckSupported(t *testing.T) {
+	for _, c := range []struct {
+		v  chx.Version
+		ok bool
+	}{
+		{chx.Version{Major: 18, Minor: 16}, false},
+		{chx.Version{Major: 24, Minor: 3}, false},
+		{chx.Version{Major: 24, Minor: 8}, true},
+		{chx.Version{Major: 24, Minor: 12}, true},
+		{chx.Version{Major: 25, Minor: 1}, true},
+		{chx.Version{Major: 26, Minor: 7}, true},
+	} {
+		err := chx.CheckSupported(c.v)
+		if (err == nil) != c.ok {
+			t.Errorf("CheckSupported(%s) = %v, want ok=%v", c.v, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), c.v.String()) {
+			t.Errorf("CheckSupported(%s) = %q: does not name the version", c.v, err)
+		}
 	}
 }

@@ -24,18 +24,11 @@ import (
 
 // privateClickHouse starts a ClickHouse server of this test's own (the shared
 // one serves other tests running in parallel, so it must not be stopped),
-// through the same script `make test` uses. It returns the native address and
-// functions to stop and start it again.
+// through the same script `make test` uses (it installs the engine when
+// missing). It returns the native address and functions to stop and start
+// it again.
 func privateClickHouse(t *testing.T) (addr string, stop, start func()) {
 	t.Helper()
-	if _, err := exec.LookPath("clickhouse-server"); err != nil {
-		if _, err2 := os.Stat("/usr/bin/clickhouse"); err2 != nil {
-			if testenv.RequireServices() {
-				t.Fatalf("clickhouse-server is not installed: %v", err)
-			}
-			t.Skip("clickhouse-server is not installed")
-		}
-	}
 	dir := t.TempDir()
 	tcp, httpPort, inter := freePort(t), freePort(t), freePort(t)
 	env := append(os.Environ(),

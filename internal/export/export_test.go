@@ -27,8 +27,7 @@ const fixture = `
 CREATE TABLE spend (workflow String, day Date, at DateTime('UTC'), calls UInt64, cost Decimal(38, 12))
 ENGINE = MergeTree ORDER BY workflow`
 
-// INSERT ... SELECT, because ClickHouse 18.16's native protocol does not take
-// inline VALUES from a driver.
+// Literal rows, typed as the columns are.
 const rowsSQL = `INSERT INTO spend
  SELECT 'legal-research', toDate('2026-11-01'), toDateTime('2026-11-01 00:00:00', 'UTC'), 3, toDecimal128('12345678.900000000001', 12)
  UNION ALL

@@ -297,6 +297,12 @@ func (e *Engine) Price(ev *event.UsageEvent, billingCurrency string, out *event.
 	if perr != nil {
 		return perr
 	}
+	return e.priceMatch(ev, &m, billingCurrency, out)
+}
+
+// priceMatch prices ev's quantities at the catalogue entry, tier and
+// contract already chosen in m.
+func (e *Engine) priceMatch(ev *event.UsageEvent, m *match, billingCurrency string, out *event.PricedUsageEvent) error {
 	cur := m.entry.currency
 	if billingCurrency == "" {
 		billingCurrency = cur
@@ -328,8 +334,8 @@ func (e *Engine) Price(ev *event.UsageEvent, billingCurrency string, out *event.
 	} else {
 		out.FXRate, out.FXDate = one, ev.EventTime.UTC().Format(time.DateOnly)
 	}
-	if !e.priceFixed(&m, &q, fx, out) {
-		priceDecimal(&m, &q, fx, out)
+	if !e.priceFixed(m, &q, fx, out) {
+		priceDecimal(m, &q, fx, out)
 	}
 	out.PricedAt = Now().UTC()
 	return nil

@@ -47,8 +47,8 @@ func NewClusterStore(conn driver.Conn, db string, insertQuorum int) Store {
 }
 
 func (s *chStore) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
-	// Columns are always named: ClickHouse 18.16 does not describe the
-	// table to the driver for a bare `INSERT INTO t`.
+	// Columns are always named, so a table that gained a column keeps
+	// taking inserts from this binary.
 	if s.insertQuorum > 0 {
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_quorum": s.insertQuorum}))
 	}

@@ -40,20 +40,9 @@ const (
 	EnvVenvDir            = "TOKENMETER_VENV_DIR"
 )
 
-// ClickHouseSettings are the session settings every tokenmeter connection
-// uses (as internal/chx). ClickHouse 18.16 needs the LowCardinality flag;
-// newer servers accept and ignore it. Values must be int or bool: a pre-19.x
-// server takes settings over the native protocol in the old binary form,
-// which clickhouse-go can only write for those types.
-//
-// Two more 18.16 rules for tests that write fixtures through this
-// connection: PrepareBatch must name its columns ("INSERT INTO t (a, b)";
-// for a bare "INSERT INTO t" 18.16 sends the driver an empty header and every
-// Append fails with "expected 0 arguments"), and Exec cannot carry inline
-// VALUES (the server waits for data blocks the driver never sends).
-var ClickHouseSettings = clickhouse.Settings{
-	"allow_experimental_low_cardinality_type": 1,
-}
+// ClickHouseSettings are the session settings every test connection uses
+// (none today: tokenmeter's own connections, internal/chx, set none either).
+var ClickHouseSettings = clickhouse.Settings{}
 
 // RequireServices reports whether missing services must fail tests rather
 // than skip them.

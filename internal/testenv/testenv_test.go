@@ -62,7 +62,6 @@ func roundTrip(t *testing.T, conn driver.Conn, db string) {
 		{"claude-sonnet-4", "12345678901234567890.123456789012", 1_000_000},
 		{"gpt-4.1", "0.000000000001", 3},
 	}
-	// Columns named: see ClickHouseSettings for why 18.16 needs them.
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+table+" (event_time, model, cost, tokens)")
 	if err != nil {
 		t.Fatalf("prepare batch: %v", err)

@@ -8,8 +8,7 @@
 --     PricingCurrency, BilledCost in BillingCurrency);
 --   * event_time is UTC; local_date is the calendar date in the tenant's
 --     time zone, computed by the sink when the row is written, so month and
---     quarter boundaries are the tenant's (ClickHouse 18.16 cannot take a
---     per-row time zone in toStartOfMonth);
+--     quarter boundaries are the tenant's;
 --   * kafka_topic/kafka_partition/kafka_offset say which Kafka record a row
 --     came from: the sink resumes each partition after the highest offset
 --     ClickHouse holds (table sink_offsets), which is what makes the

@@ -16,7 +16,7 @@ ORDER BY tenant;
 
 -- One row per tenant and calendar month in the tenant's time zone, with the
 -- month's bounds as UTC instants: views use it to tell month-to-date from
--- closed months (ClickHouse 18.16 cannot evaluate now() in a per-row zone).
+-- closed months.
 CREATE TABLE IF NOT EXISTS {{db}}.tenant_months
 (
     tenant      String,

@@ -60,7 +60,7 @@ FROM
            CAST(outcome_type AS String) AS outcome_type, event_time, local_date, count AS outcomes,
            if(trace_id != '', concat('trace:', trace_id), if(conversation_id != '', concat('conversation:', conversation_id), '')) AS link
     FROM {{db}}.outcomes
-)
+) AS o
 ANY LEFT JOIN
 (
     SELECT tenant, link, count() AS calls, sum(billed_effective_cost) AS spend, any(billing_currency) AS billing_currency
@@ -74,7 +74,7 @@ ANY LEFT JOIN
     )
     WHERE link NOT IN ('trace:', 'conversation:')
     GROUP BY tenant, link
-) USING (tenant, link);
+) AS u USING (tenant, link);
 
 -- 2. Forecast variance per workflow and month: actual - forecast, and in
 -- percent of the forecast (NULL without a forecast).
@@ -124,12 +124,12 @@ FROM
 (
     SELECT tenant, workflow, billing_currency, period_start AS quarter, spend, outcomes
     FROM {{db}}.v_workflow_period WHERE period = 'quarter'
-)
+) AS cur
 ANY LEFT JOIN
 (
     SELECT tenant, workflow, billing_currency, addMonths(period_start, 3) AS quarter, spend AS prev_spend, outcomes AS prev_outcomes
     FROM {{db}}.v_workflow_period WHERE period = 'quarter'
-) USING (tenant, workflow, billing_currency, quarter);
+) AS prev USING (tenant, workflow, billing_currency, quarter);
 
 -- 5a. Budget status: each active budget in each period the tenant has
 -- usage in, with what was used against the amount. Budgets scoped to a
@@ -156,24 +156,24 @@ FROM
         (
             SELECT tenant, budget_id, workflow, team, period, amount, unit
             FROM {{db}}.budgets FINAL WHERE active = 1 AND user_id = ''
-        )
+        ) AS b
         ALL INNER JOIN
         (
             SELECT DISTINCT tenant, toStartOfMonth(local_date) AS p_month FROM {{db}}.usage_daily
-        ) USING (tenant)
-    )
+        ) AS pm USING (tenant)
+    ) AS bp
     ALL INNER JOIN
     (
         SELECT tenant, workflow AS u_workflow, team AS u_team, toStartOfMonth(local_date) AS u_month,
                sum(billed_effective_cost) AS u_spend, sum(input_tokens + output_tokens) AS u_tokens
         FROM {{db}}.usage_daily GROUP BY tenant, u_workflow, u_team, u_month
-    ) USING (tenant)
+    ) AS u USING (tenant)
     GROUP BY tenant, budget_id, workflow, team, period, period_start, unit
-)
+) AS s
 ANY LEFT JOIN
 (
     SELECT tenant, month AS last_month, ends_at FROM {{db}}.tenant_months FINAL
-) USING (tenant, last_month);
+) AS tm USING (tenant, last_month);
 
 -- 5b. Budget compliance: share of budgets (and of workflow budgets) within
 -- their amount, per tenant and period; status 'open' is month (or
@@ -212,7 +212,7 @@ FROM
            sum(calls) AS calls, uniqMerge(tasks) AS tasks, sum(billed_effective_cost) AS spend
     FROM {{db}}.usage_daily
     GROUP BY tenant, workflow, provider, model, prompt_template, prompt_version, month, billing_currency
-)
+) AS s
 ANY LEFT JOIN
 (
     SELECT tenant, workflow, month, sum(t) AS workflow_tasks, sum(o) AS workflow_outcomes
@@ -225,7 +225,7 @@ ANY LEFT JOIN
         FROM {{db}}.outcomes_daily GROUP BY tenant, workflow, month
     )
     GROUP BY tenant, workflow, month
-) USING (tenant, workflow, month);
+) AS w USING (tenant, workflow, month);
 
 -- Cache savings: what cache reads saved against the uncached input price.
 CREATE VIEW IF NOT EXISTS {{db}}.v_cache_savings AS

@@ -20,7 +20,7 @@ FROM
            sum(count) AS outs, sum(value_amount) AS amt, count() AS recs
     FROM {{db}}.outcomes
     GROUP BY tenant, workflow, month, billing_currency, vc
-)
+) AS o
 ANY LEFT JOIN
 (
     SELECT tenant, month, billing_currency, pricing_currency,
@@ -32,7 +32,7 @@ ANY LEFT JOIN
         FROM {{db}}.usage_daily
         GROUP BY tenant, month, billing_currency
     )
-) USING (tenant, month, billing_currency)
+) AS r USING (tenant, month, billing_currency)
 GROUP BY tenant, workflow, month, billing_currency;
 
 DROP TABLE IF EXISTS {{db}}.v_workflow_period;

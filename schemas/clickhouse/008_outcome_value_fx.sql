@@ -23,7 +23,7 @@ FROM
            sum(count) AS outs, sum(value_amount) AS amt, count() AS recs
     FROM {{db}}.outcomes
     GROUP BY tenant, workflow, month, billing_currency, vc
-)
+) AS o
 ANY LEFT JOIN
 (
     SELECT CAST(tenant AS String) AS tenant, toStartOfMonth(local_date) AS month,
@@ -32,5 +32,5 @@ ANY LEFT JOIN
            argMax(fx_rate, event_time) AS rate
     FROM {{db}}.priced_usage
     GROUP BY tenant, month, billing_currency
-) USING (tenant, month, billing_currency)
+) AS r USING (tenant, month, billing_currency)
 GROUP BY tenant, workflow, month, billing_currency;
