@@ -41,8 +41,8 @@ var instrumentationNames = [...]string{instrOTel: "otel", instrOpenAIv2: "openai
 func (in instrumentation) String() string { return instrumentationNames[in] }
 
 // identify picks the library from the instrumentation scope, falling back to
-// what the SDKs leave on the resource and span (OpenLIT sets
-// telemetry.sdk.name=openlit; traceloop-sdk marks spans traceloop.*).
+// what the SDKs leave on the span and resource (OpenLIT sets
+// telemetry.sdk.name=openlit; OpenLLMetry's older versions llm.request.type).
 func identify(scope pcommon.InstrumentationScope, res pcommon.Resource, sp pcommon.Map) instrumentation {
 	name := scope.Name()
 	switch {
@@ -55,8 +55,12 @@ func identify(scope pcommon.InstrumentationScope, res pcommon.Resource, sp pcomm
 		// Traceloop's packages (the official OpenAI one is openai_v2).
 		return instrOpenLLMetry
 	}
-	if v, ok := res.Attributes().Get("telemetry.sdk.name"); ok && strings.EqualFold(v.AsString(), "openlit") {
-		return instrOpenLIT
+	// OpenLIT writes telemetry.sdk.name=openlit on each span (the resource
+	// says "opentelemetry" when the app brings its own provider).
+	for _, attrs := range [...]pcommon.Map{sp, res.Attributes()} {
+		if v, ok := attrs.Get("telemetry.sdk.name"); ok && strings.EqualFold(v.AsString(), "openlit") {
+			return instrOpenLIT
+		}
 	}
 	if _, ok := sp.Get("llm.request.type"); ok {
 		return instrOpenLLMetry
