@@ -129,6 +129,11 @@ def main():
 
         for _ in range(a.calls):
             run_workflow()
+    elif a.lib == "zerocode":
+        # Zero-code users write no spans: workflow and team come from an
+        # attribution rule on the resource's service.name.
+        for _ in range(a.calls):
+            call(a.provider, a.stream, a.scenario, a.service_tier)
     else:
         for _ in range(a.calls):
             # The workflow and user live on the app's own parent span: the
