@@ -214,9 +214,12 @@ type PricedUsageEvent struct {
 	// CacheSavings is what cached reads saved against the uncached input price, at list price.
 	CacheSavings decimal.Decimal `json:"cache_savings"`
 
-	BillingCurrency      string          `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
-	FXRate               decimal.Decimal `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency
-	FXDate               string          `json:"fx_date"`          // YYYY-MM-DD of the rate used
+	BillingCurrency string          `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
+	FXRate          decimal.Decimal `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency
+	FXDate          string          `json:"fx_date"`          // YYYY-MM-DD of the rate used
+	// FXStale: the rate used is older than pricing.fx_max_age before the
+	// event (the rates file was not kept up to date).
+	FXStale              bool            `json:"fx_stale,omitempty"`
 	BilledListCost       decimal.Decimal `json:"billed_list_cost"`
 	BilledContractedCost decimal.Decimal `json:"billed_contracted_cost"`
 	BilledEffectiveCost  decimal.Decimal `json:"billed_effective_cost"`

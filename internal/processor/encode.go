@@ -49,6 +49,7 @@ func appendPriced(b []byte, p *event.PricedUsageEvent) []byte {
 		b = append(b[:n], b[n+1:]...) // drop the first field's comma
 	}
 	b = append(b, '}')
+	b = appendStrOmit(b, `,"usage_completeness":`, e.UsageCompleteness)
 	b = appendStrOmit(b, `,"workflow":`, e.Workflow)
 	b = appendStrOmit(b, `,"prompt_template":`, e.PromptTemplate)
 	b = appendStrOmit(b, `,"prompt_version":`, e.PromptVersion)
@@ -109,6 +110,9 @@ func appendPriced(b []byte, p *event.PricedUsageEvent) []byte {
 	b = appendStrField(b, `,"billing_currency":`, p.BillingCurrency)
 	b = appendDecField(b, `,"fx_rate":`, p.FXRate)
 	b = appendStrField(b, `,"fx_date":`, p.FXDate)
+	if p.FXStale {
+		b = append(b, `,"fx_stale":true`...)
+	}
 	b = appendDecField(b, `,"billed_list_cost":`, p.BilledListCost)
 	b = appendDecField(b, `,"billed_contracted_cost":`, p.BilledContractedCost)
 	b = appendDecField(b, `,"billed_effective_cost":`, p.BilledEffectiveCost)
