@@ -23,8 +23,10 @@ const (
 	// instrOTel: the OTel GenAI conventions as written; unknown scopes too.
 	instrOTel instrumentation = iota
 	// instrOpenAIv2: opentelemetry-instrumentation-openai-v2 (the official
-	// one). Its chat spans carry no cache attribute (2.4b0): cached prompt
-	// tokens are inside gen_ai.usage.input_tokens but cannot be told apart.
+	// one; scope opentelemetry.instrumentation.openai_v2, or since 2.x
+	// opentelemetry.util.genai.handler on OpenAI spans). Its chat spans carry
+	// no cache attribute (2.4b0): cached prompt tokens are inside
+	// gen_ai.usage.input_tokens but cannot be told apart.
 	instrOpenAIv2
 	// instrOpenLIT: OpenLIT. For Anthropic it writes Anthropic's own
 	// input_tokens, which EXCLUDES cache reads and writes, into
@@ -48,6 +50,10 @@ func identify(scope pcommon.InstrumentationScope, res pcommon.Resource, sp pcomm
 	switch {
 	case strings.HasPrefix(name, "opentelemetry.instrumentation.openai_v2"):
 		return instrOpenAIv2
+	case strings.HasPrefix(name, "opentelemetry.util.genai") && isOpenAI(sp):
+		// openai-v2 2.4b0 creates its spans through opentelemetry-util-genai's
+		// handler (scope opentelemetry.util.genai.handler, util-genai's version).
+		return instrOpenAIv2
 	case strings.HasPrefix(name, "openlit"):
 		return instrOpenLIT
 	case name == "opentelemetry.instrumentation.openai" || strings.HasPrefix(name, "opentelemetry.instrumentation.openai.") ||
@@ -66,6 +72,15 @@ func identify(scope pcommon.InstrumentationScope, res pcommon.Resource, sp pcomm
 		return instrOpenLLMetry
 	}
 	return instrOTel
+}
+
+func isOpenAI(sp pcommon.Map) bool {
+	for _, k := range [...]string{"gen_ai.provider.name", "gen_ai.system"} {
+		if v, ok := sp.Get(k); ok {
+			return NormaliseProvider(v.AsString()) == "openai"
+		}
+	}
+	return false
 }
 
 // normalise turns what the library reported into canonical counts and sets

@@ -96,6 +96,12 @@ func TestInstrumentationCounts(t *testing.T) {
 			want: want{input: 1200, output: 300, completeness: event.UsageCacheUnreported, tier: "standard"},
 		},
 		{
+			name: "official openai-v2 2.4b0 spans come from util-genai's handler", scope: "opentelemetry.util.genai.handler", scopeVersion: "1.1b0",
+			attrs: map[string]any{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-2024-08-06",
+				"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300, "openai.response.service_tier": "default"},
+			want: want{input: 1200, output: 300, completeness: event.UsageCacheUnreported, tier: "standard"},
+		},
+		{
 			name: "OpenLIT OpenAI: exact", scope: "openlit.otel.tracing",
 			attrs: map[string]any{"telemetry.sdk.name": "openlit", "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
 				"gen_ai.request.model": "gpt-4o-2024-08-06", "gen_ai.request.stream": false, "gen_ai.response.id": "chatcmpl-2",
