@@ -13,7 +13,7 @@ GO = $(eval GO := $$(or $$(shell deploy/local/ensure-go.sh),$$(error no Go toolc
 BENCH ?= .
 BENCHTIME ?= 1s
 
-.PHONY: build test demo bench bench-e2e lint vet clean services services-stop services-status help
+.PHONY: build test fuzz soak demo bench bench-e2e lint vet clean services services-stop services-status help
 
 build: ## build bin/tokenmeter
 	$(GO) build -o bin/tokenmeter ./cmd/tokenmeter
@@ -23,6 +23,13 @@ test: ## all tests against real ClickHouse + Kafka (started and stopped as neede
 
 demo: ## ClickHouse + tokenmeter on its embedded broker + load generator + summary
 	deploy/local/demo.sh
+
+fuzz: ## every fuzz target for FUZZTIME each (default 3s); make test runs them for 2s
+	GO=$(GO) deploy/local/fuzz.sh
+
+soak: ## tokenmeter run under good + hostile traffic, RSS sampled (ARGS=-duration 60s ...)
+	$(GO) build -o bin/tokenmeter ./cmd/tokenmeter
+	$(GO) run ./bench/soak -bin bin/tokenmeter $(ARGS)
 
 bench: ## Go benchmarks (BENCH=regexp BENCHTIME=1s); whole-pipeline harness in bench/
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...

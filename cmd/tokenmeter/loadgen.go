@@ -43,9 +43,31 @@ func loadgenCmd(ctx context.Context, args []string) error {
 	summaryJSON := fs.String("summary-json", "", "also write the summary as JSON to this file")
 	noSpend := fs.Bool("no-spend", false, "do not price the expected totals with CONFIG's pricing section")
 	strict := fs.Bool("strict", false, "exit non-zero when any good event or outcome was not accepted")
+	fs.BoolVar(&c.Story, "story", false, "play the demo's history (past event times, as fast as accepted) instead of live traffic; see docs/loadgen.md")
+	storyFrom := fs.String("story-from", "", "first day of the history, YYYY-MM-DD (default: the 1st of the month three months ago)")
+	storyTo := fs.String("story-to", "", "day after the history's last, YYYY-MM-DD (default: today, UTC)")
+	fs.Float64Var(&c.StoryScale, "story-scale", 1, "multiply the history's daily volumes")
 	cfg, err := loadConfig(fs, args)
 	if err != nil {
 		return err
+	}
+	if c.Story {
+		today := time.Now().UTC().Truncate(24 * time.Hour)
+		c.StoryTo, c.StoryFrom = today, time.Date(today.Year(), today.Month()-3, 1, 0, 0, 0, 0, time.UTC)
+		for _, f := range []struct {
+			s   string
+			dst *time.Time
+		}{{*storyFrom, &c.StoryFrom}, {*storyTo, &c.StoryTo}} {
+			if f.s == "" {
+				continue
+			}
+			if *f.dst, err = time.Parse(time.DateOnly, f.s); err != nil {
+				return fmt.Errorf("story day %q is not YYYY-MM-DD", f.s)
+			}
+		}
+		if *paths == "" {
+			*paths = string(loadgen.PathHTTPJSON)
+		}
 	}
 	c.Paths = loadgen.ParsePaths(*paths)
 	c.Target = *target
@@ -88,8 +110,13 @@ func loadgenCmd(ctx context.Context, args []string) error {
 		}
 	}
 
-	fmt.Fprintf(os.Stderr, "tokenmeter loadgen: %.0f calls/s for %s against %s (otlp-http %q, otlp-grpc %q, kafka %q), tenant %s, seed %d\n",
-		c.Rate, c.Duration, c.Target, c.OTLPHTTP, c.OTLPGRPC, strings.Join(c.KafkaBrokers, ","), c.Tenant, c.Seed)
+	if c.Story {
+		fmt.Fprintf(os.Stderr, "tokenmeter loadgen: the demo history %s .. %s against %s, tenant %s, seed %d\n",
+			c.StoryFrom.Format(time.DateOnly), c.StoryTo.Format(time.DateOnly), c.Target, c.Tenant, c.Seed)
+	} else {
+		fmt.Fprintf(os.Stderr, "tokenmeter loadgen: %.0f calls/s for %s against %s (otlp-http %q, otlp-grpc %q, kafka %q), tenant %s, seed %d\n",
+			c.Rate, c.Duration, c.Target, c.OTLPHTTP, c.OTLPGRPC, strings.Join(c.KafkaBrokers, ","), c.Tenant, c.Seed)
+	}
 	c.Progress = os.Stderr
 	sum, err := loadgen.Run(ctx, c)
 	if err != nil {

@@ -79,11 +79,11 @@ go build -o bin/tokenmeter ./cmd/tokenmeter
 if [ "${DEMO_KEEP_DATA:-0}" != 1 ]; then
 	tm_log "fresh demo state (DEMO_KEEP_DATA=1 keeps it): removing .local/embedded-kafka"
 	rm -rf "$TM_LOCAL/embedded-kafka"
-	if tm_pid_alive "$CH_PIDFILE" && command -v clickhouse-client >/dev/null 2>&1; then
-		tm_split_addr "$CLICKHOUSE_ADDR" ch_host ch_port
+	if tm_pid_alive "$CH_PIDFILE"; then
+		tm_split_addr "$CLICKHOUSE_HTTP_ADDR" ch_host ch_port
 		db=$(sed -n '/^clickhouse:/,/^[^ #]/s/^ *database: *\([A-Za-z0-9_]*\).*/\1/p' "$CONFIG" | head -n1)
 		tm_log "dropping database ${db:-tokenmeter} on the project-local ClickHouse"
-		clickhouse-client --host "$ch_host" --port "$ch_port" -q "DROP DATABASE IF EXISTS ${db:-tokenmeter}" ||
+		tm_http_post "$ch_host" "$ch_port" / "DROP DATABASE IF EXISTS ${db:-tokenmeter} SYNC" >/dev/null ||
 			tm_die "could not drop the demo database"
 	fi
 fi

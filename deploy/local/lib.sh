@@ -104,3 +104,16 @@ tm_http_status() {
 		head -n1 <&3 | cut -d" " -f2
 	' "$1" "$2" "$3" 2>/dev/null || true
 }
+
+# tm_http_post HOST PORT PATH BODY: POSTs BODY with bash's /dev/tcp (no curl
+# needed on a fresh machine), prints the response body, and fails unless the
+# answer is 200 (ClickHouse's HTTP interface answers errors with 4xx/5xx).
+tm_http_post() {
+	timeout 30 bash -c '
+		exec 3<>"/dev/tcp/$0/$1" || exit 1
+		printf "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s" "$2" "$0" "${#3}" "$3" >&3
+		resp=$(cat <&3)
+		printf "%s\n" "$resp" | sed "1,/^\r\{0,1\}$/d"
+		[ "$(printf "%s\n" "$resp" | head -n1 | cut -d" " -f2)" = 200 ]
+	' "$1" "$2" "$3" "$4"
+}

@@ -39,7 +39,9 @@ case "${1:-}" in
 ensure) ensure "${2:?area}" ;;
 ensure-all)
 	for d in "$TM_ROOT"/tests/python/*/; do
-		[ -f "$d/requirements.txt" ] && ensure "$(basename "$d")" >/dev/null
+		if [ -f "$d/requirements.txt" ]; then
+			ensure "$(basename "$d")" >/dev/null
+		fi
 	done
 	;;
 *)

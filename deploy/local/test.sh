@@ -8,7 +8,8 @@
 # the services this run started. Exit status: the tests' status, else vet's.
 #
 # Env: GO_TEST_FLAGS (extra flags, e.g. "-run TestSink -v"), GO_TEST_PKGS
-# (default ./...), TEST_TIMEOUT (go test -timeout, default 25m).
+# (default ./...), TEST_TIMEOUT (go test -timeout, default 25m), FUZZTIME
+# (per fuzz target, default 2s; 0 skips; only when GO_TEST_PKGS is unset).
 set -euo pipefail
 TM_SCRIPT="test"
 # shellcheck source=lib.sh
@@ -51,6 +52,8 @@ tm_log "go mod download (in the background)"
 go mod download >"$TM_LOCAL/go-mod-download.log" 2>&1 &
 mod_pid=$!
 
+tm_log "Debian test tools: strace, chromium, poppler-utils, nginx (deploy/local/tools.sh)"
+"$TM_ROOT/deploy/local/tools.sh" ensure >"$TM_LOCAL/tools.log" 2>&1 || { cat "$TM_LOCAL/tools.log" >&2; tm_die "installing the test tools failed"; }
 tm_log "Python test tooling (tests/python/*, in the background)"
 "$TM_ROOT/deploy/local/python.sh" ensure-all >"$TM_LOCAL/python.log" 2>&1 &
 py_pid=$!
@@ -80,6 +83,15 @@ test_rc=0
 tm_log "go test -count=1 -p 2 -timeout ${TEST_TIMEOUT:-25m} ${GO_TEST_FLAGS:-} ${GO_TEST_PKGS:-./...}"
 # shellcheck disable=SC2086
 go test -count=1 -p 2 -timeout "${TEST_TIMEOUT:-25m}" ${GO_TEST_FLAGS:-} ${GO_TEST_PKGS:-./...} || test_rc=$?
+
+# Every fuzz target for FUZZTIME (default 2s) each on fresh random input:
+# the hostile-input suite beyond the seed corpora go test ran above.
+fuzz_rc=0
+if [ -z "${GO_TEST_PKGS:-}" ]; then
+	tm_log "fuzz targets, ${FUZZTIME:-2s} each (FUZZTIME=0 skips)"
+	GO="$GO" FUZZTIME="${FUZZTIME:-2s}" "$TM_ROOT/deploy/local/fuzz.sh" || fuzz_rc=$?
+fi
+[ "$test_rc" != 0 ] || test_rc=$fuzz_rc
 
 if [ "$test_rc" != 0 ] && [ "${CI:-}" = true ]; then
 	tm_log "tests failed; last service log lines:"

@@ -15,6 +15,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/configerr"
 	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/processor"
 	"github.com/tokenmeter/tokenmeter/internal/sink"
@@ -49,6 +50,8 @@ type Config struct {
 	Processor  processor.Config `yaml:"processor"`
 	Sink       sink.Config      `yaml:"sink"`
 	Budget     budget.Config    `yaml:"budget"`
+	// Limits are the input bounds every role applies (docs/ingest.md, "Limits").
+	Limits limits.Limits `yaml:"limits"`
 
 	// Path is the file the config was loaded from; relative paths inside it
 	// are resolved against its directory.
@@ -59,6 +62,26 @@ type Config struct {
 type HTTPConfig struct {
 	// Listen address of the API server. Default ":8080". Env TOKENMETER_HTTP_LISTEN overrides.
 	Listen string `yaml:"listen"`
+	// ReadTimeout bounds reading one whole request, body included, so a
+	// slow client cannot hold a connection for minutes. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the API server's open connections; more wait to
+	// be accepted. With read_timeout it bounds what slow clients can hold
+	// (each at most one request buffer). Default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// TLS, when cert_file is set, serves the API over TLS; client_ca_file
+	// also requires client certificates (mTLS). Bearer tokens still apply.
+	TLS collector.TLSConfig `yaml:"tls"`
+	// MetricsTokenFile holds the bearer token /metrics requires (env
+	// TOKENMETER_METRICS_TOKEN, when set, wins). Without a token /metrics on
+	// the API server answers loopback clients only.
+	MetricsTokenFile string `yaml:"metrics_token_file"`
+	// MetricsListen serves /metrics on a separate listener (no token; for a
+	// scraper on a private network) and removes it from the API server.
+	// Default "" (on the API server).
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // Has reports whether the role runs in this process.
@@ -131,6 +154,16 @@ func (c *Config) ApplyDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = ":8080"
 	}
+	if c.HTTP.ReadTimeout == 0 {
+		c.HTTP.ReadTimeout = 30 * time.Second
+	}
+	if c.HTTP.IdleTimeout == 0 {
+		c.HTTP.IdleTimeout = 2 * time.Minute
+	}
+	if c.HTTP.MaxConnections == 0 {
+		c.HTTP.MaxConnections = 1024
+	}
+	c.Limits.ApplyDefaults()
 	c.Kafka.ApplyDefaults()
 	c.ClickHouse.ApplyDefaults()
 	c.Collector.ApplyDefaults()
@@ -158,6 +191,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("roles[%d]: %q is not one of collector, processor, sink, budget", i, r))
 		}
 	}
+	section("http", c.HTTP.Validate())
+	section("limits", c.Limits.Validate())
 	section("kafka", c.Kafka.Validate())
 	section("clickhouse", c.ClickHouse.Validate())
 	section("telemetry", c.Telemetry.Validate())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -33,12 +34,16 @@ func (c *Config) Resolve(p string) string {
 }
 
 // Run runs the configured roles until ctx is cancelled, then shuts them down
-// in reverse order within shutdownTimeout. It returns the first fatal error.
+// in reverse order, each within shutdownTimeout. It returns the first fatal
+// error.
 func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTimeout time.Duration) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	log := tel.Logger
+	if lim := applyMemoryLimit(cfg.Limits.MemoryLimit); lim != math.MaxInt64 {
+		log.Info("memory limit", "bytes", lim)
+	}
 	tenants, err := tenant.NewRegistry(cfg.Tenants)
 	if err != nil {
 		return fmt.Errorf("tenants: %w", err)
@@ -56,7 +61,11 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		// Closed last, after every role has drained into it.
 		defer embedded.Close()
 		kcfg.Brokers = embedded.Addrs()
-		log.Info("embedded kafka broker started", "addrs", kcfg.Brokers, "data_dir", ecfg.DataDir)
+		if u := ecfg.SASL; u.Username != "" {
+			kcfg.SASL = kafkax.SASLConfig{Mechanism: "SCRAM-SHA-256", Username: u.Username, Password: u.Password}
+		}
+		log.Info("embedded kafka broker started", "addrs", kcfg.Brokers, "data_dir", ecfg.DataDir,
+			"fsync", ecfg.FsyncOn() && ecfg.DataDir != "", "sasl", ecfg.SASL.Username != "")
 	}
 
 	admin, err := kgo.NewClient(kcfg.ClientOpts()...)
@@ -80,6 +89,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		Kafka:         kcfg,
 		Tenants:       tenants,
 		Mux:           mux,
+		Limits:        cfg.Limits,
 	}
 	prices, err := pricing.Load(cfg.Pricing, cfg.Resolve)
 	if err != nil {
@@ -90,7 +100,24 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		return err
 	}
 
-	mux.Handle("GET /metrics", tel.MetricsHandler())
+	metricsToken, err := cfg.HTTP.metricsToken()
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.MetricsListen == "" {
+		mux.Handle("GET /metrics", guardMetrics(tel.MetricsHandler(), metricsToken))
+	} else {
+		mln, err := net.Listen("tcp", cfg.HTTP.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("http.metrics_listen: cannot listen on %s: %w", cfg.HTTP.MetricsListen, err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", tel.MetricsHandler())
+		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.HTTP.ReadTimeout}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -122,27 +149,38 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 	if err != nil {
 		return fmt.Errorf("http.listen: cannot listen on %s (port in use?): %w", cfg.HTTP.Listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv, err := newAPIServer(cfg.HTTP, mux)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 
 	fatal := make(chan error, len(roles)+1)
 	var started []role.Role
 	defer func() {
-		// Stop in reverse start order: intake first, then downstream drains.
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
+		// Stop in reverse start order: intake first, then each role drains
+		// into the next (collector: in-flight requests answered; processor:
+		// the usage it was given priced and committed; sink: what was priced
+		// stored), each within its own shutdownTimeout, so a slow role does
+		// not eat the next one's time. See docs/clickhouse.md "Stopping".
 		for _, r := range started {
 			if s, ok := r.(role.IntakeStopper); ok {
 				s.StopIntake()
 			}
 		}
 		// Waits for in-flight requests, whose records are acknowledged before they answer.
-		if e := srv.Shutdown(sctx); e != nil && err == nil {
+		hctx, hcancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if e := srv.Shutdown(hctx); e != nil && err == nil {
 			err = fmt.Errorf("http shutdown: %w", e)
 		}
+		hcancel()
 		for i := len(started) - 1; i >= 0; i-- {
 			r := started[i]
 			log.Info("stopping role", "role", r.Name())
-			if e := r.Shutdown(sctx); e != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			e := r.Shutdown(sctx)
+			cancel()
+			if e != nil {
 				log.Error("role shutdown", "role", r.Name(), "err", e)
 				if err == nil {
 					err = fmt.Errorf("%s shutdown: %w", r.Name(), e)
@@ -158,7 +196,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		started = append(started, r)
 	}
 	go func() {
-		if e := srv.Serve(ln); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		if e := serve(srv, limitListener(ln, cfg.HTTP.MaxConnections)); e != nil && !errors.Is(e, http.ErrServerClosed) {
 			fatal <- fmt.Errorf("http: %w", e)
 		}
 	}()

@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,13 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/ingest"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
@@ -58,13 +63,59 @@ func (r *Budget) authenticate(w http.ResponseWriter, req *http.Request) (*tenant
 	return t, true
 }
 
-func decodeBody(req *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(req.Body, 64<<10))
+// maxAPIBody caps a budget API request body; a check request is a few hundred bytes.
+const maxAPIBody = 64 << 10
+
+// bodyError is a request body the API refuses, with its HTTP status.
+type bodyError struct {
+	code int
+	msg  string
+}
+
+func (e *bodyError) Error() string { return e.msg }
+
+// decodeBody reads exactly one JSON object of at most maxAPIBody bytes into
+// v: Content-Type application/json (or none), no unknown field, nothing
+// after the object, nesting bounded by limits.max_depth. A *bodyError says
+// which status to answer (413 for size, 415 for the media type, else 400).
+func decodeBody(req *http.Request, lim limits.Limits, v any) error {
+	if ct := req.Header.Get("Content-Type"); strings.TrimSpace(ct) != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &bodyError{http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q is not application/json", ct)}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, maxAPIBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &bodyError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", maxAPIBody)}
+		}
+		return &bodyError{http.StatusBadRequest, "cannot read body: " + err.Error()}
+	}
+	lim.ApplyDefaults()
+	if err := ingest.CheckDepth(body, lim.MaxDepth); err != nil {
+		return &bodyError{http.StatusBadRequest, err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid JSON body: %w", err)
+		return &bodyError{http.StatusBadRequest, "invalid JSON body: " + err.Error()}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &bodyError{http.StatusBadRequest, "invalid JSON body: data after the JSON object"}
 	}
 	return nil
+}
+
+// writeBodyError answers a decodeBody failure.
+func writeBodyError(w http.ResponseWriter, err error) {
+	code := http.StatusBadRequest
+	var be *bodyError
+	if errors.As(err, &be) {
+		code = be.code
+	}
+	writeJSON(w, code, apiError{err.Error()})
 }
 
 func (r *Budget) handleCheck(w http.ResponseWriter, req *http.Request) {
@@ -74,8 +125,8 @@ func (r *Budget) handleCheck(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var cr CheckRequest
-	if err := decodeBody(req, &cr); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+	if err := decodeBody(req, r.deps.Limits, &cr); err != nil {
+		writeBodyError(w, err)
 		return
 	}
 	resp, code, err := r.Check(t, &cr)
@@ -106,15 +157,41 @@ func (r *Budget) Check(t *tenant.Tenant, cr *CheckRequest) (CheckResponse, int, 
 		_, _ = rand.Read(b[:])
 		cr.RequestID = hex.EncodeToString(b[:])
 	}
-	return r.ledger.check(t, cr, est, r.cfg.NotReadyPolicy), http.StatusOK, nil
+	resp := r.ledger.check(t, cr, est, r.cfg.NotReadyPolicy)
+	resp.CommitmentAdvice = r.adviseCommitment(t, cr)
+	return resp, http.StatusOK, nil
 }
 
 // estimate turns a request into its expected cost (reporting currency) and tokens.
 func (r *Budget) estimate(t *tenant.Tenant, cr *CheckRequest) (estimate, error) {
+	lim := r.deps.Limits.OrDefault()
 	if cr.EstimatedInputTokens < 0 || cr.EstimatedOutputTokens < 0 {
 		return estimate{}, errors.New("estimated_input_tokens and estimated_output_tokens must be >= 0")
 	}
-	est := estimate{tokens: cr.EstimatedInputTokens + cr.EstimatedOutputTokens}
+	// Each count is bounded as a usage event's is, so the sum cannot wrap
+	// around into a negative estimate that a tokens budget would admit.
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"estimated_input_tokens", cr.EstimatedInputTokens}, {"estimated_output_tokens", cr.EstimatedOutputTokens}} {
+		if f.v > lim.MaxTokens {
+			return estimate{}, fmt.Errorf("%s: %d exceeds limits.%s (%d per call)", f.name, f.v, limits.BreachTokens, lim.MaxTokens)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"tenant", cr.Tenant}, {"workflow", cr.Workflow}, {"team", cr.Team},
+		{"user", cr.User}, {"provider", cr.Provider}, {"model", cr.Model}, {"service_tier", cr.ServiceTier}} {
+		if len(f.v) > lim.MaxStringBytes {
+			return estimate{}, fmt.Errorf("%s: is %d bytes, over limits.%s (%d)", f.name, len(f.v), limits.BreachString, lim.MaxStringBytes)
+		}
+	}
+	if len(cr.RequestID) > 256 {
+		return estimate{}, fmt.Errorf("request_id: is longer than 256 bytes")
+	}
+	tokens, ok := limits.AddTokens(cr.EstimatedInputTokens, cr.EstimatedOutputTokens)
+	if !ok {
+		return estimate{}, errors.New("estimated_input_tokens + estimated_output_tokens overflows")
+	}
+	est := estimate{tokens: tokens}
 	switch {
 	case cr.EstimatedCost != nil:
 		if cr.EstimatedCost.IsNegative() {
@@ -151,7 +228,11 @@ func (r *Budget) handleRelease(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var rr releaseRequest
-	if err := decodeBody(req, &rr); err != nil || rr.RequestID == "" {
+	if err := decodeBody(req, r.deps.Limits, &rr); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	if rr.RequestID == "" {
 		writeJSON(w, http.StatusBadRequest, apiError{"body must be {\"request_id\": \"...\"}"})
 		return
 	}

@@ -96,6 +96,8 @@ type Budget struct {
 	decisions metric.Int64Counter
 	latency   metric.Float64Histogram
 
+	// commitments answers CheckResponse.CommitmentAdvice (nil: none).
+	commitments CommitmentAdvisor
 	// now is the clock; tests replace it.
 	now func() time.Time
 	// beforeCommit is handed to the alerter (tests simulate a crash with it).

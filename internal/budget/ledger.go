@@ -432,6 +432,8 @@ type CheckResponse struct {
 	Reserved        bool            `json:"reserved"`
 	ReservedUntil   *time.Time      `json:"reserved_until,omitempty"`
 	Budgets         []BudgetVerdict `json:"budgets"`
+	// CommitmentAdvice is advisory only (commitment_advice.go).
+	CommitmentAdvice *CommitmentAdvice `json:"commitment_advice,omitempty"`
 }
 
 // BudgetVerdict is one applicable budget's view of a request.

@@ -36,6 +36,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 
+	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/role"
@@ -253,23 +254,33 @@ func (c *Collector) retryAfterSeconds() string {
 
 // serverTLS builds the OTLP listeners' TLS config, or nil when TLS is off.
 func (c *Collector) serverTLS() (*tls.Config, error) {
-	t := c.cfg.OTLP.TLS
+	tc, err := c.cfg.OTLP.TLS.Server()
+	if err != nil {
+		return nil, fmt.Errorf("otlp.%w", err)
+	}
+	return tc, nil
+}
+
+// Server builds the server side of t (nil when cert_file is empty); the
+// OTLP listeners and the main API server (http.tls) share it. Errors name
+// the tls.* field.
+func (t TLSConfig) Server() (*tls.Config, error) {
 	if t.CertFile == "" {
 		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("otlp.tls: %w", err)
+		return nil, fmt.Errorf("tls: %w", err)
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if t.ClientCAFile != "" {
 		pem, err := os.ReadFile(t.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("otlp.tls.client_ca_file: %w", err)
+			return nil, fmt.Errorf("tls.client_ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("otlp.tls.client_ca_file: %s holds no PEM certificate", t.ClientCAFile)
+			return nil, fmt.Errorf("tls.client_ca_file: %s holds no PEM certificate", t.ClientCAFile)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
@@ -296,6 +307,7 @@ const (
 	reqBufferFull      = "buffer_full"
 	reqBrokerError     = "broker_error"
 	reqShuttingDown    = "shutting_down"
+	reqLimit           = "limit_exceeded"
 )
 
 type metrics struct {
@@ -305,6 +317,7 @@ type metrics struct {
 	spansSkipped metric.Int64Counter
 	spansDup     metric.Int64Counter
 	unmetered    metric.Int64Counter
+	limitBreach  metric.Int64Counter
 
 	mu   sync.Mutex
 	sets map[[3]string]metric.MeasurementOption
@@ -327,6 +340,7 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		spansSkipped: ctr("tokenmeter_collector_spans_skipped", "OTLP spans without GenAI usage attributes, by path."),
 		spansDup:     ctr("tokenmeter_collector_spans_duplicate", "OTLP spans reporting a model call another span already reported (same gen_ai.response.id in the trace, or a parent/child pair), by path; not produced."),
 		unmetered:    ctr("tokenmeter_collector_calls_unmetered", "Model calls accepted without usage (usage_completeness=usage_missing), by path: their cost is unknown, not zero."),
+		limitBreach:  ctr("tokenmeter_collector_limit_breaches", "Input limits breached (limits: section), by path and limit (a closed set: max_depth, max_string_bytes, ...)."),
 		sets:         map[[3]string]metric.MeasurementOption{},
 	}
 	return out, errors.Join(errs...)
@@ -377,6 +391,28 @@ func (m *metrics) duplicate(path string, n int) {
 func (m *metrics) unmeteredCalls(path string, n int) {
 	if n > 0 {
 		m.unmetered.Add(context.Background(), int64(n), m.attrs(path, "", ""))
+	}
+}
+
+// breach counts one breached limit; breach is a limits.Breach* constant.
+func (m *metrics) breach(path, breach string) {
+	k := [3]string{"\x00limit", path, breach}
+	m.mu.Lock()
+	o, ok := m.sets[k]
+	if !ok {
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("path", path), attribute.String("limit", breach)))
+		m.sets[k] = o
+	}
+	m.mu.Unlock()
+	m.limitBreach.Add(context.Background(), 1, o)
+}
+
+// breaches counts the limits named in an item's problems.
+func (m *metrics) breaches(path string, problems []event.FieldError) {
+	for _, p := range problems {
+		if p.Limit != "" {
+			m.breach(path, p.Limit)
+		}
 	}
 }
 

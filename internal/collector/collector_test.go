@@ -74,6 +74,12 @@ func off() *string { s := ""; return &s }
 // off unless mutate turns them on.
 func newHarness(t testing.TB, mutate func(*Config)) *harness {
 	t.Helper()
+	return newHarnessDeps(t, mutate, nil)
+}
+
+// newHarnessDeps is newHarness with the role's deps changed by mutateDeps.
+func newHarnessDeps(t testing.TB, mutate func(*Config), mutateDeps func(*role.Deps)) *harness {
+	t.Helper()
 	cluster, kcfg := newCluster(t)
 	cfg := Config{}
 	cfg.OTLP.GRPCListen, cfg.OTLP.HTTPListen = off(), off()
@@ -84,6 +90,9 @@ func newHarness(t testing.TB, mutate func(*Config)) *harness {
 	tel := telemetry.Discard()
 	deps := role.Deps{Logger: tel.Logger, Meter: tel.Meter, MeterProvider: tel.MeterProvider,
 		Kafka: kcfg, Tenants: testTenants(t), Mux: http.NewServeMux()}
+	if mutateDeps != nil {
+		mutateDeps(&deps)
+	}
 	c, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)

@@ -56,8 +56,7 @@ type OTLPConfig struct {
 	// Default ":4318"; "" disables it.
 	HTTPListen *string `yaml:"http_listen"`
 	// TLS, when cert_file is set, serves both OTLP listeners over TLS.
-	// (TLS for the main http.listen server is not configurable yet: put a
-	// TLS-terminating proxy in front of it.)
+	// (The main API server has its own, http.tls.)
 	TLS TLSConfig `yaml:"tls"`
 	// CallMemoryWindow is how long the collector remembers which span
 	// reported a model call (tenant, trace, gen_ai.response.id), so a second
@@ -77,6 +76,27 @@ type TLSConfig struct {
 	// ClientCAFile, when set, requires and verifies client certificates (mTLS).
 	// Needs cert_file. Bearer tokens are still required.
 	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Validate reports every problem of t, each prefixed "tls".
+func (t TLSConfig) Validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad("tls: cert_file and key_file must be set together")
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		bad("tls.client_ca_file: needs cert_file and key_file (mTLS is on top of TLS)")
+	}
+	for _, f := range [][2]string{{"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile}, {"tls.client_ca_file", t.ClientCAFile}} {
+		if f[1] == "" {
+			continue
+		}
+		if _, err := os.Stat(f[1]); err != nil {
+			bad("%s: %v", f[0], err)
+		}
+	}
+	return errs
 }
 
 // AttributesConfig lists attribute names per event field, first match wins,
@@ -188,20 +208,8 @@ func (c *Config) Validate() error {
 	if g, h := c.OTLP.GRPCListen, c.OTLP.HTTPListen; g != nil && h != nil && *g != "" && *g == *h && !strings.HasSuffix(*g, ":0") {
 		bad("otlp.http_listen: %q is also otlp.grpc_listen", *h)
 	}
-	t := c.OTLP.TLS
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		bad("otlp.tls: cert_file and key_file must be set together")
-	}
-	if t.ClientCAFile != "" && t.CertFile == "" {
-		bad("otlp.tls.client_ca_file: needs cert_file and key_file (mTLS is on top of TLS)")
-	}
-	for _, f := range [][2]string{{"otlp.tls.cert_file", t.CertFile}, {"otlp.tls.key_file", t.KeyFile}, {"otlp.tls.client_ca_file", t.ClientCAFile}} {
-		if f[1] == "" {
-			continue
-		}
-		if _, err := os.Stat(f[1]); err != nil {
-			bad("%s: %v", f[0], err)
-		}
+	for _, e := range c.OTLP.TLS.Validate() {
+		bad("otlp.%v", e)
 	}
 	if c.OTLP.CallMemoryWindow < 0 {
 		bad("otlp.call_memory_window: must not be negative; got %s", c.OTLP.CallMemoryWindow)

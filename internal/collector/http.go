@@ -13,10 +13,12 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	segjson "github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // IngestResponse is the body of a 202 (and of a 400 where no item was valid):
@@ -90,8 +92,15 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 		c.refuse(w, pathHTTP, code, reason, err.Error())
 		return
 	}
-	items, err := ingest.SplitBody(format, buf.Bytes(), c.cfg.MaxItems)
+	lim := c.deps.Limits.OrDefault()
+	items, err := ingest.SplitBodyWithin(format, buf.Bytes(), c.cfg.MaxItems, lim)
 	if err != nil {
+		var le *limits.Error
+		if errors.As(err, &le) {
+			c.metrics.breach(pathHTTP, le.Breach)
+			c.refuse(w, pathHTTP, http.StatusBadRequest, reqLimit, err.Error())
+			return
+		}
 		if errors.Is(err, ingest.ErrTooManyItems) {
 			c.refuse(w, pathHTTP, http.StatusRequestEntityTooLarge, reqTooManyItems, err.Error()+" events in one request (collector.max_items)")
 			return
@@ -103,7 +112,7 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 	now := c.now()
 	// BorrowInput: events point into buf, which outlives them (each is
 	// marshalled into values before the next item and buf is released last).
-	opts := ingest.Options{Now: now, Tenant: ten.ID, BorrowInput: true}
+	opts := ingest.Options{Now: now, Tenant: ten.ID, BorrowInput: true, Limits: lim}
 	topic := c.deps.Kafka.Topics.Usage
 	if kind == kindOutcome {
 		topic = c.deps.Kafka.Topics.Outcomes
@@ -140,6 +149,9 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 				values, value, err = appendJSON(values, &outcome)
 			}
 		}
+		if err == nil {
+			err = checkRecordSize(key, value, lim)
+		}
 		if err != nil {
 			var ie *ingest.ItemError
 			if !errors.As(err, &ie) {
@@ -155,6 +167,7 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 			}
 			resp.Errors = append(resp.Errors, ItemRejection{Index: i, ID: id, Reason: ie.Reason, Problems: ie.Problems})
 			c.metrics.reject(pathHTTP, kind, ie.Reason, 1)
+			c.metrics.breaches(pathHTTP, ie.Problems)
 			continue
 		}
 		recs = append(recs, kgo.Record{Topic: topic, Key: key, Value: value})
@@ -177,9 +190,26 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 	writeJSON(w, http.StatusAccepted, resp)
 }
 
+// checkRecordSize refuses a record the brokers could refuse: it would be
+// answered 503 and retried forever, or, accepted, stall the processor.
+func checkRecordSize(key, value []byte, lim limits.Limits) error {
+	if n := len(key) + len(value); n > lim.MaxRecordBytes {
+		return &ingest.ItemError{Reason: ingest.ReasonLimit, Problems: []event.FieldError{{
+			Reason: fmt.Sprintf("the event's record is %d bytes (key + value), over limits.%s (%d)", n, limits.BreachRecord, lim.MaxRecordBytes),
+			Limit:  limits.BreachRecord}}}
+	}
+	return nil
+}
+
+// isTooLargeForBroker: the broker refused a record or batch for its size,
+// which no retry changes (a 413, never a 503).
+func isTooLargeForBroker(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
 func (c *Collector) refuseProduce(w http.ResponseWriter, path string, err error) {
 	switch {
-	case errors.Is(err, errNeverFits):
+	case errors.Is(err, errNeverFits), isTooLargeForBroker(err):
 		c.refuse(w, path, http.StatusRequestEntityTooLarge, reqTooLarge, err.Error()+"; split the request")
 	case errors.Is(err, errBufferFull):
 		c.refuse(w, path, http.StatusServiceUnavailable, reqBufferFull, "the broker cannot take more right now; retry after the Retry-After seconds")
@@ -232,9 +262,15 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func getBuffer() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
 
+// maxPooledBuffer: larger request buffers are dropped, not pooled. A pooled
+// buffer goes to whichever request comes next, and a slow sender holds its
+// buffer until http.read_timeout: pooling 8 MiB buffers let a few hundred
+// slow connections after a few large bodies pin gigabytes (issue 17 item 11).
+const maxPooledBuffer = 1 << 20
+
 func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > 16<<20 {
-		return // do not keep huge buffers alive
+	if b.Cap() > maxPooledBuffer {
+		return
 	}
 	b.Reset()
 	bufPool.Put(b)

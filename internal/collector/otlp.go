@@ -17,7 +17,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters compress with gzip
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // startOTLP binds the configured OTLP listeners and serves them in the background.
@@ -38,7 +41,8 @@ func (c *Collector) startOTLP(fatal chan<- error) error {
 		if err != nil {
 			return fmt.Errorf("collector.otlp.grpc_listen: cannot listen on %s (port in use?): %w", addr, err)
 		}
-		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(min(c.cfg.MaxBodyBytes, 1<<31-1)))}
+		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(min(c.cfg.MaxBodyBytes, 1<<31-1))),
+			grpc.ForceServerCodecV2(depthCodec{delegate: encoding.GetCodecV2("proto"), maxDepth: c.deps.Limits.OrDefault().MaxDepth, m: c.metrics})}
 		if tlsCfg != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 		}
@@ -151,9 +155,20 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 				v   []byte
 				err error
 			)
+			start := len(values)
 			values, v, err = appendJSON(values, &r.Event)
 			if err != nil {
 				mapErr = err
+				return
+			}
+			if ie := checkRecordSize(r.Event.Key(), v, c.deps.Limits.OrDefault()); ie != nil {
+				values = values[:start]
+				res.rejected++
+				c.metrics.reject(path, kindUsage, ingest.ReasonLimit, 1)
+				c.metrics.breach(path, limits.BreachRecord)
+				if len(details) < maxRejectionDetails {
+					details = append(details, fmt.Sprintf("span %s: %s", r.Event.EventID, ie.Error()))
+				}
 				return
 			}
 			recs = append(recs, kgo.Record{Topic: topic, Key: r.Event.Key(), Value: v})
@@ -244,7 +259,7 @@ func (s *traceGRPC) Export(ctx context.Context, req ptraceotlp.ExportRequest) (p
 		return ptraceotlp.NewExportResponse(), status.Error(codes.Unauthenticated, "missing or unknown bearer token (authorization: Bearer TOKEN)")
 	}
 	res, err := c.ingestTraces(ctx, req.Traces(), ten.ID, pathOTLPGRPC)
-	if errors.Is(err, errNeverFits) {
+	if errors.Is(err, errNeverFits) || isTooLargeForBroker(err) {
 		c.metrics.refuse(pathOTLPGRPC, reqTooLarge)
 		return ptraceotlp.NewExportResponse(), status.Error(codes.InvalidArgument, err.Error()+"; export smaller batches")
 	}
@@ -306,8 +321,24 @@ func (c *Collector) serveOTLPHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOTLPStatus(w, code, isJSON, grpcCode, err.Error())
 		return
 	}
-	req := ptraceotlp.NewExportRequest()
+	// Nesting is bounded before the OTLP decoders recurse into it.
+	lim := c.deps.Limits.OrDefault()
 	var err error
+	if isJSON {
+		err = ingest.CheckDepth(buf.Bytes(), lim.MaxDepth)
+	} else {
+		err = ingest.CheckOTLPProtoDepth(buf.Bytes(), lim.MaxDepth)
+	}
+	if err != nil {
+		var le *limits.Error
+		if errors.As(err, &le) {
+			c.metrics.breach(path, le.Breach)
+		}
+		c.metrics.refuse(path, reqLimit)
+		writeOTLPStatus(w, http.StatusBadRequest, isJSON, codes.InvalidArgument, err.Error())
+		return
+	}
+	req := ptraceotlp.NewExportRequest()
 	if isJSON {
 		err = req.UnmarshalJSON(buf.Bytes())
 	} else {
@@ -319,7 +350,7 @@ func (c *Collector) serveOTLPHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := c.ingestTraces(r.Context(), req.Traces(), ten.ID, path)
-	if errors.Is(err, errNeverFits) {
+	if errors.Is(err, errNeverFits) || isTooLargeForBroker(err) {
 		c.metrics.refuse(path, reqTooLarge)
 		writeOTLPStatus(w, http.StatusRequestEntityTooLarge, isJSON, codes.InvalidArgument, err.Error()+"; export smaller batches")
 		return
@@ -347,6 +378,30 @@ func (c *Collector) serveOTLPHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }
+
+// depthCodec is gRPC's proto codec with the nesting bound checked on the
+// raw request first (CheckOTLPProtoDepth), as the OTLP/HTTP receiver does.
+type depthCodec struct {
+	delegate encoding.CodecV2
+	maxDepth int
+	m        *metrics
+}
+
+func (d depthCodec) Marshal(v any) (mem.BufferSlice, error) { return d.delegate.Marshal(v) }
+
+func (d depthCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	err := ingest.CheckOTLPProtoDepth(buf.ReadOnlyData(), d.maxDepth)
+	buf.Free()
+	if err != nil {
+		d.m.breach(pathOTLPGRPC, limits.BreachDepth)
+		d.m.refuse(pathOTLPGRPC, reqLimit)
+		return err
+	}
+	return d.delegate.Unmarshal(data, v)
+}
+
+func (d depthCodec) Name() string { return d.delegate.Name() }
 
 // writeOTLPStatus writes an OTLP/HTTP error: a google.rpc.Status in the request's encoding.
 func writeOTLPStatus(w http.ResponseWriter, code int, isJSON bool, gc codes.Code, msg string) {

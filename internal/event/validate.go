@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // FieldError says which field of an event is wrong and why. Field is a JSON
@@ -12,6 +15,8 @@ import (
 type FieldError struct {
 	Field  string `json:"field"`
 	Reason string `json:"reason"`
+	// Limit names the breached limit (limits.Breach*), when a limit was breached.
+	Limit string `json:"limit,omitempty"`
 }
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Reason }
@@ -35,6 +40,11 @@ func (p *problems) add(field, format string, args ...any) {
 	*p = append(*p, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
 }
 
+// limit records a breach of the named limit.
+func (p *problems) limit(field, breach, format string, args ...any) {
+	*p = append(*p, FieldError{Field: field, Reason: fmt.Sprintf(format, args...), Limit: breach})
+}
+
 func (p problems) err() error {
 	if len(p) == 0 {
 		return nil
@@ -45,10 +55,19 @@ func (p problems) err() error {
 // maxClockSkew bounds how far in the future an event_time may be.
 const maxClockSkew = 24 * time.Hour
 
-// Validate checks a usage event against the v1 contract. It never "fixes" an
-// event: inconsistent counts (a subset larger than its total) are rejected, as
-// DESIGN.md invariant 4 requires. now bounds event_time from above.
+// Validate checks a usage event against the v1 contract with the default
+// limits (limits.Default); ValidateWithin takes configured ones.
 func (e *UsageEvent) Validate(now time.Time) error {
+	return e.ValidateWithin(now, limits.Default())
+}
+
+// ValidateWithin checks a usage event against the v1 contract. It never
+// "fixes" an event: inconsistent counts (a subset larger than its total) are
+// rejected, as DESIGN.md invariant 4 requires. now bounds event_time from
+// above; lim bounds string lengths, attributes and counts (DESIGN.md
+// invariant 8). Sums of counts are computed without overflow.
+func (e *UsageEvent) ValidateWithin(now time.Time, lim limits.Limits) error {
+	lim.ApplyDefaults()
 	var p problems
 	if e.EventID == "" {
 		p.add("event_id", "is required")
@@ -68,12 +87,25 @@ func (e *UsageEvent) Validate(now time.Time) error {
 	switch e.ServiceTier {
 	case "", ServiceTierStandard, ServiceTierBatch, ServiceTierFlex, ServiceTierPriority:
 	default:
-		p.add("service_tier", "must be one of standard, batch, flex, priority; got %q", e.ServiceTier)
+		p.add("service_tier", "must be one of standard, batch, flex, priority; got %q", truncate(e.ServiceTier))
 	}
 	if e.UsageCompleteness != "" && !slices.Contains(UsageCompletenessValues, e.UsageCompleteness) {
-		p.add("usage_completeness", "must be one of %s; got %q", strings.Join(UsageCompletenessValues, ", "), e.UsageCompleteness)
+		p.add("usage_completeness", "must be one of %s; got %q", strings.Join(UsageCompletenessValues, ", "), truncate(e.UsageCompleteness))
 	}
-	for _, c := range []struct {
+	for _, f := range [...]struct {
+		name, v string
+	}{
+		{"tenant", e.Tenant}, {"provider", e.Provider}, {"model", e.Model}, {"operation", e.Operation},
+		{"region", e.Region}, {"workflow", e.Workflow}, {"prompt_template", e.PromptTemplate},
+		{"prompt_version", e.PromptVersion}, {"user_id", e.UserID}, {"team", e.Team},
+		{"application", e.Application}, {"environment", e.Environment}, {"agent_name", e.AgentName},
+		{"trace_id", e.TraceID}, {"span_id", e.SpanID}, {"conversation_id", e.ConversationID},
+		{"session_id", e.SessionID},
+	} {
+		checkString(&p, f.name, f.v, lim)
+	}
+	checkAttributes(&p, e.Attributes, lim)
+	counts := [...]struct {
 		name string
 		v    int64
 	}{
@@ -88,14 +120,22 @@ func (e *UsageEvent) Validate(now time.Time) error {
 		{"units.requests", e.Units.Requests},
 		{"units.tool_calls", e.Units.ToolCalls},
 		{"units.web_searches", e.Units.WebSearches},
-	} {
-		if c.v < 0 {
+	}
+	for _, c := range counts {
+		switch {
+		case c.v < 0:
 			p.add(c.name, "must not be negative; got %d", c.v)
+		case c.v > lim.MaxTokens:
+			p.limit(c.name, limits.BreachTokens, "%d exceeds limits.%s (%d per event)", c.v, limits.BreachTokens, lim.MaxTokens)
 		}
 	}
-	if e.CacheReadInputTokens+e.CacheWriteInputTokens > e.InputTokens && e.CacheReadInputTokens >= 0 && e.CacheWriteInputTokens >= 0 {
-		p.add("cache_read_input_tokens", "cache reads (%d) plus cache writes (%d) exceed input_tokens (%d), which includes them",
-			e.CacheReadInputTokens, e.CacheWriteInputTokens, e.InputTokens)
+	// AddTokens fails on overflow (or a negative part, reported above), so a
+	// huge count can never wrap around into a "consistent" small sum.
+	if e.CacheReadInputTokens >= 0 && e.CacheWriteInputTokens >= 0 {
+		if cached, ok := limits.AddTokens(e.CacheReadInputTokens, e.CacheWriteInputTokens); !ok || cached > e.InputTokens {
+			p.add("cache_read_input_tokens", "cache reads (%d) plus cache writes (%d) exceed input_tokens (%d), which includes them",
+				e.CacheReadInputTokens, e.CacheWriteInputTokens, e.InputTokens)
+		}
 	}
 	if e.CacheWrite1hInputTokens > e.CacheWriteInputTokens {
 		p.add("cache_write_1h_input_tokens", "(%d) exceeds cache_write_input_tokens (%d), which includes it",
@@ -110,9 +150,65 @@ func (e *UsageEvent) Validate(now time.Time) error {
 	return p.err()
 }
 
-// Validate checks an outcome event against the v1 contract.
+// checkString bounds one string field and requires valid UTF-8 (invalid
+// bytes would be replaced by U+FFFD downstream, so distinct ids could collide).
+func checkString(p *problems, field, v string, lim limits.Limits) {
+	if len(v) > lim.MaxStringBytes {
+		p.limit(field, limits.BreachString, "is %d bytes, over limits.%s (%d)", len(v), limits.BreachString, lim.MaxStringBytes)
+	} else if !utf8.ValidString(v) {
+		p.limit(field, limits.BreachUTF8, "is not valid UTF-8")
+	}
+}
+
+func checkAttributes(p *problems, attrs map[string]string, lim limits.Limits) {
+	if len(attrs) > lim.MaxAttributes {
+		p.limit("attributes", limits.BreachAttributes, "has %d entries, over limits.%s (%d)", len(attrs), limits.BreachAttributes, lim.MaxAttributes)
+		return
+	}
+	for k, v := range attrs {
+		if len(k) > lim.MaxStringBytes || !utf8.ValidString(k) {
+			checkString(p, "attributes", k, lim)
+			continue
+		}
+		checkString(p, "attributes."+k, v, lim)
+	}
+}
+
+// truncate keeps a quoted bad value short in an error message.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// Validate checks an outcome event against the v1 contract with the
+// default limits; ValidateWithin takes configured ones.
 func (o *OutcomeEvent) Validate(now time.Time) error {
+	return o.ValidateWithin(now, limits.Default())
+}
+
+// ValidateWithin checks an outcome event against the v1 contract and lim.
+func (o *OutcomeEvent) ValidateWithin(now time.Time, lim limits.Limits) error {
+	lim.ApplyDefaults()
 	var p problems
+	if len(o.OutcomeID) > 256 {
+		p.add("outcome_id", "is longer than 256 bytes")
+	} else {
+		checkString(&p, "outcome_id", o.OutcomeID, lim)
+	}
+	for _, f := range [...]struct {
+		name, v string
+	}{
+		{"tenant", o.Tenant}, {"workflow", o.Workflow}, {"outcome_type", o.OutcomeType},
+		{"trace_id", o.TraceID}, {"conversation_id", o.ConversationID},
+	} {
+		checkString(&p, f.name, f.v, lim)
+	}
+	checkAttributes(&p, o.Attributes, lim)
+	if o.Count > lim.MaxTokens {
+		p.limit("count", limits.BreachTokens, "%d exceeds limits.%s (%d per event)", o.Count, limits.BreachTokens, lim.MaxTokens)
+	}
 	if o.OutcomeID == "" {
 		p.add("outcome_id", "is required")
 	}

@@ -3,11 +3,14 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -124,5 +127,45 @@ func TestRecordKey(t *testing.T) {
 	e := UsageEvent{Tenant: "acme", Workflow: "legal-research"}
 	if got := string(e.Key()); got != "acme/legal-research" {
 		t.Fatalf("key %q", got)
+	}
+}
+
+// Issue 17 item 4: 2^63-1 output tokens were accepted and priced at about
+// 6e14 HKD, and cache reads plus writes overflowed to a negative sum that
+// passed the "subset of input" check.
+func TestValidateBoundsCountsWithoutOverflow(t *testing.T) {
+	base := UsageEvent{EventID: "e", EventTime: now, Tenant: "acme", Provider: "openai", Model: "m", InputTokens: 10, OutputTokens: 1}
+	fields := func(err error) map[string]string {
+		out := map[string]string{}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				out[p.Field] = p.Limit
+			}
+		}
+		return out
+	}
+	ev := base
+	ev.OutputTokens = math.MaxInt64
+	if got := fields(ev.Validate(now)); got["output_tokens"] != "max_tokens" || len(got) != 1 {
+		t.Errorf("max int64 output: %v", got)
+	}
+	ev = base
+	ev.CacheReadInputTokens, ev.CacheWriteInputTokens = math.MaxInt64, math.MaxInt64 // sum wraps to -2
+	got := fields(ev.Validate(now))
+	if _, ok := got["cache_read_input_tokens"]; !ok || got["cache_write_input_tokens"] != "max_tokens" {
+		t.Errorf("wrapping cache sum: %v", got)
+	}
+	// Within a raised limit, the sum check itself must not wrap either.
+	lim := limits.Limits{MaxTokens: 1e15}
+	ev = base
+	ev.InputTokens, ev.CacheReadInputTokens, ev.CacheWriteInputTokens = 1e15, 1e15, 1e15
+	if err := ev.ValidateWithin(now, lim); err == nil {
+		t.Error("cache reads + writes (2e15) > input (1e15) accepted")
+	}
+	ev = base
+	ev.InputTokens, ev.OutputTokens = 1_000_000_000, 1_000_000_000 // exactly the default maximum
+	if err := ev.Validate(now); err != nil {
+		t.Errorf("at the maximum: %v", err)
 	}
 }

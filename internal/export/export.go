@@ -178,6 +178,17 @@ func Write(ctx context.Context, conn driver.Conn, query string, format string, w
 		}
 		cols = append(cols, c)
 	}
+	return writeRows(rows, cols, format, w)
+}
+
+// rowSource is what writing needs of a result: driver.Rows, or a Table.
+type rowSource interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+func writeRows(rows rowSource, cols []column, format string, w io.Writer) (int64, error) {
 	if len(cols) == 0 {
 		return 0, errors.New("query returns no columns")
 	}
@@ -262,7 +273,7 @@ func seekable(ws io.WriteSeeker) bool {
 	return err == nil
 }
 
-func writeCSV(rows driver.Rows, cols []column, w io.Writer) (int64, error) {
+func writeCSV(rows rowSource, cols []column, w io.Writer) (int64, error) {
 	cw := csv.NewWriter(w)
 	header := make([]string, len(cols))
 	for i, c := range cols {

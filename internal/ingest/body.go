@@ -12,6 +12,7 @@ import (
 	json "github.com/segmentio/encoding/json"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // Format is how a request body holds its items.
@@ -76,6 +77,19 @@ type Item struct {
 // cannot be read at all and with ErrTooManyItems past maxItems (0: no limit).
 // Item indexes in answers are positions in the returned slice.
 func SplitBody(f Format, body []byte, maxItems int) ([]Item, error) {
+	return SplitBodyWithin(f, body, maxItems, limits.Default())
+}
+
+// SplitBodyWithin is SplitBody with configured limits: nesting deeper than
+// lim.MaxDepth fails with a *limits.Error before any parser runs (an NDJSON
+// line that nests too deep rejects that line only).
+func SplitBodyWithin(f Format, body []byte, maxItems int, lim limits.Limits) ([]Item, error) {
+	lim.ApplyDefaults()
+	if f != FormatNDJSON {
+		if err := CheckDepth(body, lim.MaxDepth); err != nil {
+			return nil, err
+		}
+	}
 	var items []Item
 	add := func(it Item) error {
 		if maxItems > 0 && len(items) >= maxItems {
@@ -98,7 +112,9 @@ func SplitBody(f Format, body []byte, maxItems int) ([]Item, error) {
 				continue
 			}
 			it := Item{Raw: line}
-			if !json.Valid(line) {
+			if err := CheckDepth(line, lim.MaxDepth); err != nil {
+				it.Err = &ItemError{Reason: ReasonLimit, Problems: []event.FieldError{{Reason: err.Error(), Limit: limits.BreachDepth}}}
+			} else if !json.Valid(line) {
 				it.Err = &ItemError{Reason: ReasonInvalidJSON, Problems: []event.FieldError{{Reason: "line is not valid JSON"}}}
 			}
 			if err := add(it); err != nil {
@@ -117,7 +133,7 @@ func SplitBody(f Format, body []byte, maxItems int) ([]Item, error) {
 			if len(items) > 0 || inArray {
 				return &BodyError{Msg: "application/cloudevents+json holds one CloudEvent; use application/cloudevents-batch+json for several"}
 			}
-			return add(cloudEventItem(v))
+			return add(cloudEventItem(v, lim))
 		})
 		if err != nil {
 			return nil, err
@@ -136,7 +152,7 @@ func SplitBody(f Format, body []byte, maxItems int) ([]Item, error) {
 		}
 		items = make([]Item, 0, len(arr))
 		for _, v := range arr {
-			items = append(items, cloudEventItem(v))
+			items = append(items, cloudEventItem(v, lim))
 		}
 	default:
 		return nil, fmt.Errorf("%w: format %d", ErrUnsupportedMediaType, f)
@@ -215,9 +231,12 @@ type cloudEvent struct {
 	DataBase64      *string         `json:"data_base64"`
 }
 
-func cloudEventItem(v json.RawMessage) Item {
+func cloudEventItem(v json.RawMessage, lim limits.Limits) Item {
 	fail := func(field, reason string) Item {
 		return Item{Raw: v, Err: &ItemError{Reason: ReasonInvalidField, Problems: []event.FieldError{{Field: field, Reason: reason}}}}
+	}
+	if err := checkItemJSON(v, lim); err != nil {
+		return Item{Raw: v, Err: err}
 	}
 	var ce cloudEvent
 	if _, err := json.Parse(v, &ce, json.DontMatchCaseInsensitiveStructFields); err != nil {

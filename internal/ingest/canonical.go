@@ -11,6 +11,7 @@ import (
 	json "github.com/segmentio/encoding/json"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // Reasons an item is rejected. They label the rejection metrics, appear in
@@ -53,6 +54,9 @@ type Options struct {
 	// is neither changed nor reused while the event is in use: the collector
 	// does, because it marshals each event before its request buffer is reused.
 	BorrowInput bool
+	// Limits bound depth, strings, attributes and counts (zero: the
+	// defaults, limits.Default).
+	Limits limits.Limits
 }
 
 // itemDefaults are envelope facts (a CloudEvent's id and time) used when the
@@ -102,6 +106,12 @@ func DecodeUsageInto(b []byte, now time.Time, out *event.UsageEvent) error {
 	return decodeUsageItem(b, Options{Now: now}, itemDefaults{}, out)
 }
 
+// DecodeUsageWithin is DecodeUsageInto with configured limits (the
+// processor runs with the pipeline's `limits:`).
+func DecodeUsageWithin(b []byte, now time.Time, lim limits.Limits, out *event.UsageEvent) error {
+	return decodeUsageItem(b, Options{Now: now, Limits: lim}, itemDefaults{}, out)
+}
+
 // DecodeOutcome is DecodeUsage for tokenmeter.outcomes.v1 records.
 func DecodeOutcome(b []byte, now time.Time) (event.OutcomeEvent, error) {
 	var ev event.OutcomeEvent
@@ -119,9 +129,15 @@ func decodeUsageItem(b []byte, o Options, d itemDefaults, out *event.UsageEvent)
 // switchable (off only in the differential tests).
 func decodeUsageItemWith(b []byte, o Options, d itemDefaults, out *event.UsageEvent, fast bool) error {
 	*out = event.UsageEvent{}
+	lim := o.Limits.OrDefault()
 	var problems []event.FieldError
 	if !fast || !decodeCanonical(bytes.TrimSpace(b), o.BorrowInput, out) {
 		*out = event.UsageEvent{}
+		// The fast path takes no nesting, no repeated key and no invalid
+		// UTF-8; anything else is scanned before the general parser runs.
+		if err := checkItemJSON(b, lim); err != nil {
+			return err
+		}
 		var err error
 		if problems, err = decodeUsageGeneral(b, o, &d, out); err != nil {
 			return err
@@ -142,7 +158,7 @@ func decodeUsageItemWith(b []byte, o Options, d itemDefaults, out *event.UsageEv
 	if err := checkTenant(&ev.Tenant, o.Tenant); err != nil {
 		return err
 	}
-	if err := ev.Validate(o.Now); err != nil {
+	if err := ev.ValidateWithin(o.Now, lim); err != nil {
 		var ve *event.ValidationError
 		if errors.As(err, &ve) {
 			problems = append(problems, ve.Problems...)
@@ -174,6 +190,10 @@ func decodeUsageGeneral(b []byte, o Options, d *itemDefaults, out *event.UsageEv
 
 func decodeOutcomeItem(b []byte, o Options, d itemDefaults, out *event.OutcomeEvent) error {
 	*out = event.OutcomeEvent{}
+	lim := o.Limits.OrDefault()
+	if err := checkItemJSON(b, lim); err != nil {
+		return err
+	}
 	var w outcomeWire
 	if err := strictUnmarshal(b, &w, o.BorrowInput); err != nil {
 		return err
@@ -196,7 +216,7 @@ func decodeOutcomeItem(b []byte, o Options, d itemDefaults, out *event.OutcomeEv
 	if err := checkTenant(&ev.Tenant, o.Tenant); err != nil {
 		return err
 	}
-	if err := ev.Validate(o.Now); err != nil {
+	if err := ev.ValidateWithin(o.Now, lim); err != nil {
 		var ve *event.ValidationError
 		if errors.As(err, &ve) {
 			return &ItemError{Reason: ReasonInvalidField, Problems: ve.Problems}

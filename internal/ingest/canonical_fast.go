@@ -393,6 +393,9 @@ func (p *fastParser) attributes(dst *map[string]string) bool {
 		if !ok {
 			return false
 		}
+		if _, dup := m[k]; dup {
+			return false // a repeated key is refused by the general path
+		}
 		m[k] = v
 		p.ws()
 		switch p.peek() {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"math/bits"
 	"reflect"
 	"strings"
@@ -26,8 +27,9 @@ var fastSeeds = []string{
 		`"input_tokens":0,"cache_write_input_tokens":7,"cache_write_1h_input_tokens":3,"output_tokens":9,"reasoning_tokens":2,` +
 		`"units":{"images":1,"audio_seconds":2,"requests":3,"tool_calls":4,"web_searches":5},"workflow":"w","team":"x","agent_name":"a",` +
 		`"session_id":"s","attributes":{}} ` + "\n",
-	`{"event_id":"é","event_time":"2026-11-28T10:00:00Z","tenant":"acme","provider":"openai","model":"m","input_tokens":1,"output_tokens":1,"attributes":{"k":"a","k":"b"}}`,
+	`{"event_id":"é","event_time":"2026-11-28T10:00:00Z","tenant":"acme","provider":"openai","model":"m","input_tokens":1,"output_tokens":1,"attributes":{"k":"a","l":"b"}}`,
 	// Each of these leaves the fast path.
+	`{"event_id":"é","event_time":"2026-11-28T10:00:00Z","tenant":"acme","provider":"openai","model":"m","input_tokens":1,"output_tokens":1,"attributes":{"k":"a","k":"b"}}`,
 	`{"event_id":"e","event_time":"2026-11-28T10:00:00+08:00","tenant":"acme","provider":"openai","model":"m"}`,
 	`{"event_id":"e","event_time":"2026-02-30T10:00:00Z","tenant":"acme","provider":"openai","model":"m"}`,
 	`{"event_id":"e\u0041","tenant":"acme","input_tokens":-1}`,
@@ -125,9 +127,16 @@ func TestCanonicalFastTaken(t *testing.T) {
 		ev.CacheWrite1hInputTokens != 3 || ev.Attributes == nil || len(ev.Attributes) != 0 || ev.Provider != "OpenAI" {
 		t.Errorf("seed 3 decoded as %+v", ev)
 	}
-	// Repeated attribute keys keep the last value, as encoding/json does.
-	if !decodeCanonical([]byte(fastSeeds[4]), false, &ev) || ev.Attributes["k"] != "b" || ev.EventID != "é" {
+	if !decodeCanonical([]byte(fastSeeds[4]), false, &ev) || ev.Attributes["l"] != "b" || ev.EventID != "é" {
 		t.Errorf("seed 4 decoded as %+v", ev)
+	}
+	// A repeated attribute key is refused (item 12 of issue 17: it used to
+	// keep the last value, so two different payloads meant the same event).
+	err := decodeUsageItem([]byte(fastSeeds[5]), Options{Now: time.Now()}, itemDefaults{}, &ev)
+	var ie *ItemError
+	if !errors.As(err, &ie) || ie.Reason != ReasonLimit || len(ie.Problems) != 1 || ie.Problems[0].Field != "attributes.k" ||
+		!strings.Contains(ie.Problems[0].Reason, "duplicate key") {
+		t.Errorf("repeated attribute key: %v", err)
 	}
 }
 

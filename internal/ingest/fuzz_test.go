@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // Fuzz targets: no input may panic, and whatever a decoder accepts must be a
@@ -123,6 +124,9 @@ func FuzzOTLPProto(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte{0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if CheckOTLPProtoDepth(b, limits.DefaultMaxDepth) != nil {
+			return // refused before decoding, as the collector does
+		}
 		req := ptraceotlp.NewExportRequest()
 		if err := req.UnmarshalProto(b); err != nil {
 			return
@@ -136,6 +140,9 @@ func FuzzOTLPJSON(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"","spanId":"","attributes":[{"key":"gen_ai.usage.input_tokens","value":{"doubleValue":1e300}}]}]}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if CheckDepth(b, limits.DefaultMaxDepth) != nil {
+			return // refused before decoding, as the collector does
+		}
 		req := ptraceotlp.NewExportRequest()
 		if err := req.UnmarshalJSON(b); err != nil {
 			return

@@ -6,6 +6,7 @@ package kafkax
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -45,7 +46,30 @@ type EmbeddedConfig struct {
 	// DataDir persists the embedded broker's log across restarts. Default
 	// ".local/embedded-kafka". Empty string after defaults means in memory only.
 	DataDir string `yaml:"data_dir"`
+	// Fsync makes the broker fsync each produced batch to the data
+	// directory before acknowledging it, so a 2xx survives a host crash or
+	// power cut, not only kill -9. Default true. false trades that for
+	// throughput: writes then reach the disk when the OS flushes them (on
+	// segment roll and shutdown at the latest), as Apache Kafka does by
+	// default, where replication instead of fsync covers a host crash.
+	Fsync *bool `yaml:"fsync"`
+	// SASL, when Username is set, makes the embedded broker require
+	// SCRAM-SHA-256 with these credentials; the roles in this process use
+	// them too. Without it any process that can reach Listen can produce
+	// records as any tenant, so Listen must then be a loopback address
+	// (validate checks this). Put the password in env: the config file
+	// accepts ${VAR}.
+	SASL EmbeddedSASL `yaml:"sasl"`
 }
+
+// EmbeddedSASL is the embedded broker's one SCRAM-SHA-256 user.
+type EmbeddedSASL struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// FsyncOn reports whether the embedded broker fsyncs before acknowledging.
+func (e EmbeddedConfig) FsyncOn() bool { return e.Fsync == nil || *e.Fsync }
 
 // TopicsConfig names every topic and how a missing one is created. Existing
 // topics are never altered: a difference in partition count is logged only.
@@ -113,6 +137,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Topics.ReplicationFactor < 1 {
 		errs = append(errs, errors.New("topics.replication_factor: must be at least 1"))
+	}
+	if c.UsesEmbedded() {
+		e := c.Embedded
+		if (e.SASL.Username == "") != (e.SASL.Password == "") {
+			errs = append(errs, errors.New("embedded.sasl: username and password must be set together"))
+		}
+		if host, _, err := net.SplitHostPort(e.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("embedded.listen: %q is not host:port: %v", e.Listen, err))
+		} else if ip := net.ParseIP(host); e.SASL.Username == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			errs = append(errs, fmt.Errorf("embedded.listen: %q is not a loopback address: without embedded.sasl any host that reaches it could produce records as any tenant (set embedded.sasl or listen on 127.0.0.1)", e.Listen))
+		}
 	}
 	switch strings.ToUpper(c.SASL.Mechanism) {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":

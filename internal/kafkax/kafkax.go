@@ -72,6 +72,12 @@ func StartEmbedded(cfg EmbeddedConfig, partitions int32) (*Embedded, error) {
 	}
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
+		if cfg.FsyncOn() {
+			opts = append(opts, kfake.SyncWrites())
+		}
+	}
+	if cfg.SASL.Username != "" {
+		opts = append(opts, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", cfg.SASL.Username, cfg.SASL.Password))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

@@ -151,6 +151,16 @@ func TestWhatIfAndLongContextOnClickHouse(t *testing.T) {
 	if len(lc) != 1 || lc[0].Calls != 1 || !lc[0].Below.Equal(dec("11.8575")) || !lc[0].Actual.Equal(dec("2")) {
 		t.Fatalf("long context: %+v", lc)
 	}
+	// Top savings: routing to small saves 32 - 1.126755; staying below the
+	// threshold would cost more than was paid, so it is no saving.
+	f.Column, f.Value = "", ""
+	top, err := src.TopSavings(context.Background(), e, f, []Candidate{{"openai", "small"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) != 1 || top[0].Lever != LeverRouting || top[0].Workflow != "support" || !top[0].Amount.Equal(dec("30.873245")) {
+		t.Fatalf("top: %+v", top)
+	}
 }
 
 func TestPromptVersionFlaggedWhenCostPerOutcomeRises(t *testing.T) {

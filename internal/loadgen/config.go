@@ -89,6 +89,16 @@ type Config struct {
 	// summary shows the spend to expect per workflow. The command uses the
 	// pipeline's pricing engine.
 	Price func(ev *event.UsageEvent) (decimal.Decimal, string, error)
+	// Story plays the demo's history (story.go) instead of live traffic:
+	// requests with event times from StoryFrom to StoryTo, sent as fast as
+	// the collector takes them (Rate and Duration do not apply). The story
+	// goes through http-json unless Paths excludes it.
+	Story bool
+	// StoryFrom and StoryTo bound the history (UTC days; StoryTo at most a
+	// day ahead of now, which the collector would refuse).
+	StoryFrom, StoryTo time.Time
+	// StoryScale multiplies the story's daily volumes. Default 1.
+	StoryScale float64
 	// Progress, when set, gets warnings at start and a progress line every
 	// ProgressEvery (default 10s) while traffic plays.
 	Progress      io.Writer
@@ -158,6 +168,25 @@ func (c *Config) ApplyDefaults() {
 
 // Validate reports every problem at once, each with its field name.
 func (c *Config) Validate() error {
+	if c.Story {
+		var errs []error
+		if c.StoryFrom.IsZero() || c.StoryTo.IsZero() || !c.StoryFrom.Before(c.StoryTo) {
+			errs = append(errs, fmt.Errorf("story: from %s must be before to %s", c.StoryFrom.Format(time.DateOnly), c.StoryTo.Format(time.DateOnly)))
+		}
+		if c.StoryTo.After(time.Now().Add(24 * time.Hour)) {
+			errs = append(errs, fmt.Errorf("story: to %s is more than a day ahead", c.StoryTo.Format(time.DateOnly)))
+		}
+		if c.StoryScale < 0 {
+			errs = append(errs, fmt.Errorf("story: scale %v must be > 0", c.StoryScale))
+		}
+		if len(errs) > 0 {
+			return errors.Join(append(errs, c.validate())...)
+		}
+	}
+	return c.validate()
+}
+
+func (c *Config) validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))

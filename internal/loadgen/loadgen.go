@@ -148,10 +148,19 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	base := planner.base
 	var requests int64
+	next, planned := planner.Next, planner.Calls
+	if cfg.Story {
+		st := NewStory(PlannerConfig{Seed: cfg.Seed, RunID: cfg.RunID, Tenant: cfg.Tenant, Environment: cfg.Environment,
+			Base: cfg.StoryFrom, Paths: cfg.Paths}, cfg.StoryTo, cfg.StoryScale)
+		next, planned, total = st.Next, st.Calls, math.MaxInt64
+	}
 traffic:
-	for planner.Calls() < total {
-		r := planner.Next()
-		if d := time.Until(start.Add(r.At.Sub(base))); d > 0 {
+	for planned() < total {
+		r := next()
+		if r == nil {
+			break
+		}
+		if d := time.Until(start.Add(r.At.Sub(base))); d > 0 && !cfg.Story {
 			select {
 			case <-ctx.Done():
 				break traffic
@@ -203,7 +212,7 @@ traffic:
 	}
 	sum.mu.Lock()
 	sum.Requests = requests
-	sum.Planned = planner.Calls()
+	sum.Planned = planned()
 	sum.Elapsed = time.Since(start)
 	sum.Warnings = warnings
 	sum.mu.Unlock()

@@ -80,3 +80,12 @@ func TestPriceConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// FX rate files are CSV written by hand or exported from a treasury system.
+func FuzzParseFXCSV(f *testing.F) {
+	f.Add([]byte("date,base,quote,rate,source\n2026-11-01,USD,HKD,7.7812,HKMA\n"))
+	f.Add([]byte("date,base,quote,rate\n2026-11-01,USD,HKD,1e400\n2026-13-01,USD,HKD,-1\n\"unterminated\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ParseFXCSV(bytes.NewReader(b), "fuzz.csv")
+	})
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
@@ -48,7 +49,7 @@ func BenchmarkProcessEvent(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := &transformer{tenants: testTenants, prices: prices, attr: attr}
+	tr := &transformer{tenants: testTenants, prices: prices, attr: attr, limits: limits.Default()}
 
 	const distinct = 8192
 	values := make([][]byte, distinct)
@@ -90,7 +91,7 @@ func BenchmarkProcessEvent(b *testing.B) {
 			seen = newSeenSet()
 			seen.parts[0] = newPartSeen(0)
 		}
-		v := tr.transform(values[i%distinct], now, seen)
+		v := tr.transform(nil, values[i%distinct], now, seen)
 		if v.kind != verdictPriced {
 			b.Fatalf("event %d: %+v", i, v)
 		}

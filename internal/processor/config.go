@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/configerr"
 )
@@ -44,6 +46,22 @@ type Config struct {
 	// batches amortise the per-transaction round trips (about five); smaller
 	// ones lower end-to-end latency. Default 2000.
 	MaxBatch int `yaml:"max_batch"`
+	// StartAt is where a group with no committed offsets (a new pipeline, a
+	// renamed group, reset offsets) starts reading usage.v1:
+	//   - "dedupe_window" (default): at the first record stamped less than
+	//     Dedupe.Window ago (less a margin of a tenth of the window, at most
+	//     1h). Every event a predecessor group priced from there on is still
+	//     in the dedupe log, so re-reading it is recognised as a repeat;
+	//     older records are not re-read, because their dedupe entries have
+	//     expired and they would be counted twice.
+	//   - "earliest": the log start. Only for a topic no processor group has
+	//     priced before (or a database you rebuild from scratch): events a
+	//     predecessor priced more than Dedupe.Window ago are priced again.
+	//   - "latest": only records produced after the group starts.
+	// A group with committed offsets always resumes from them. If a
+	// predecessor group lagged by more than the window, its unpriced tail is
+	// older than the start point: keep the old group name instead.
+	StartAt string `yaml:"start_at"`
 	// Dedupe configures deduplication by event_id.
 	Dedupe DedupeConfig `yaml:"dedupe"`
 	// Attribution holds the attribution rules and user → team directory.
@@ -89,6 +107,29 @@ func (c *Config) ApplyDefaults() {
 	if c.Dedupe.Window == 0 {
 		c.Dedupe.Window = 7 * 24 * time.Hour
 	}
+	if c.StartAt == "" {
+		c.StartAt = StartAtDedupeWindow
+	}
+}
+
+// StartAt values (see Config.StartAt).
+const (
+	StartAtDedupeWindow = "dedupe_window"
+	StartAtEarliest     = "earliest"
+	StartAtLatest       = "latest"
+)
+
+// startOffset is where a group with no committed offsets starts, at now.
+func (c *Config) startOffset(now time.Time) kgo.Offset {
+	switch c.StartAt {
+	case StartAtEarliest:
+		return kgo.NewOffset().AtStart()
+	case StartAtLatest:
+		return kgo.NewOffset().AtEnd()
+	default:
+		margin := min(c.Dedupe.Window/10, time.Hour)
+		return kgo.NewOffset().AfterMilli(now.Add(-c.Dedupe.Window + margin).UnixMilli())
+	}
 }
 
 // Validate reports every problem at once, each prefixed with its field path.
@@ -108,6 +149,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("max_batch: must be at least 1; got %d", c.MaxBatch))
+	}
+	switch c.StartAt {
+	case StartAtDedupeWindow, StartAtEarliest, StartAtLatest:
+	default:
+		errs = append(errs, fmt.Errorf("start_at: %q must be dedupe_window, earliest or latest", c.StartAt))
 	}
 	if c.Dedupe.Window < time.Minute {
 		errs = append(errs, fmt.Errorf("dedupe.window: %s is below 1m", c.Dedupe.Window))

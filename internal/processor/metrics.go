@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,6 +29,41 @@ type metrics struct {
 
 	priced, duplicate, dlq metric.AddOption
 	committed, aborted     metric.AddOption
+
+	// modelLabels are the (provider, model) pairs already used as labels of
+	// unknownModels: names come from input, so their number is capped
+	// (maxModelLabels) and each is cut to maxLabelBytes; the rest are counted
+	// under provider="other", model="other" (the DLQ keeps every name).
+	mu          sync.Mutex
+	modelLabels map[[2]string]struct{}
+}
+
+// Label bounds for names that come from input.
+const (
+	maxModelLabels = 100
+	maxLabelBytes  = 64
+)
+
+// modelLabel returns the label pair to count an unknown model under.
+func (m *metrics) modelLabel(pm [2]string) [2]string {
+	for i, s := range pm {
+		if len(s) > maxLabelBytes {
+			pm[i] = strings.ToValidUTF8(s[:maxLabelBytes], "")
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.modelLabels[pm]; ok {
+		return pm
+	}
+	if len(m.modelLabels) >= maxModelLabels {
+		return [2]string{"other", "other"}
+	}
+	if m.modelLabels == nil {
+		m.modelLabels = map[[2]string]struct{}{}
+	}
+	m.modelLabels[pm] = struct{}{}
+	return pm
 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
@@ -91,6 +127,7 @@ func (m *metrics) record(t *tally) {
 		m.events.Add(ctx, int64(total), m.dlq)
 	}
 	for pm, n := range t.unknown {
+		pm = m.modelLabel(pm)
 		m.unknownModels.Add(ctx, int64(n), metric.WithAttributes(attribute.String("provider", pm[0]), attribute.String("model", pm[1])))
 	}
 }

@@ -143,6 +143,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	if !started {
 		return nil
 	}
+	p.catchUp(ctx)
 	p.stopOnce.Do(p.stopPoll)
 	select {
 	case <-p.done:
@@ -153,6 +154,67 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		p.hardStop()
 		<-p.done
 		return fmt.Errorf("processor shutdown: %w (open transaction aborted)", ctx.Err())
+	}
+}
+
+// catchUp is the first step of a drain: before polling stops, it waits
+// until this member's usage partitions are processed (the group's committed
+// offsets reach each partition's end as it is when Shutdown starts; the
+// collector has stopped intake by then), for at most half of ctx's
+// remaining time. So a clean stop prices what was acknowledged, and the
+// sink, stopped after the processor, stores it. Out of time, the rest stays
+// in Kafka for the next start.
+func (p *Processor) catchUp(ctx context.Context) {
+	p.mu.Lock()
+	sess := p.sess
+	owned := make([]int32, 0, len(p.owned))
+	for part, ok := range p.owned {
+		if ok {
+			owned = append(owned, part)
+		}
+	}
+	p.mu.Unlock()
+	if sess == nil || len(owned) == 0 {
+		return
+	}
+	cctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+		defer cancel()
+	}
+	topic := p.deps.Kafka.Topics.Usage
+	adm := kadm.NewClient(sess.Client())
+	ends, err := adm.ListEndOffsets(cctx, topic)
+	if err != nil {
+		p.log.Warn("drain: cannot read the usage topic's end; stopping without catching up", "err", err)
+		return
+	}
+	start := time.Now()
+	for {
+		commits, err := adm.FetchOffsets(cctx, p.cfg.Group)
+		if err == nil {
+			behind := 0
+			for _, part := range owned {
+				end, ok := ends.Lookup(topic, part)
+				if !ok || end.Offset <= 0 {
+					continue
+				}
+				if c, ok := commits.Lookup(topic, part); !ok || c.At < end.Offset {
+					behind++
+				}
+			}
+			if behind == 0 {
+				p.log.Info("drain: usage partitions processed", "partitions", len(owned), "took", time.Since(start).String())
+				return
+			}
+		}
+		select {
+		case <-cctx.Done():
+			p.log.Warn("drain: out of time before every usage record was processed; the rest is processed after the next start", "waited", time.Since(start).String())
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
@@ -302,8 +364,12 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 	opts := append(p.deps.Kafka.ClientOpts(),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(t.Usage),
-		// A new group starts at the beginning: events produced before the
-		// first processor joined are priced too.
+		// A group without committed offsets starts where the dedupe log
+		// still remembers what a predecessor priced (Config.StartAt), so a
+		// renamed group does not count old events twice.
+		kgo.ConsumeStartOffset(p.cfg.startOffset(p.clock())),
+		// Offsets lost under a running group (retention): resume at the log
+		// start, every record there is one this group never read.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.TransactionalID(p.cfg.TransactionalID),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
@@ -353,7 +419,7 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err e
 	}()
 
 	seen := newSeenSet()
-	tr := &transformer{tenants: p.deps.Tenants, prices: p.prices, attr: p.attr}
+	tr := &transformer{tenants: p.deps.Tenants, prices: p.prices, attr: p.attr, limits: p.deps.Limits.OrDefault()}
 	t := p.deps.Kafka.Topics
 	var tally tally
 	for {
@@ -500,7 +566,7 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		if err != nil {
 			return
 		}
-		v := tr.transform(rec.Value, now, seen)
+		v := tr.transform(rec.Key, rec.Value, now, seen)
 		switch v.kind {
 		case verdictPriced:
 			val, encErr := tr.encodePriced()

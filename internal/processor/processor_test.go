@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
@@ -474,7 +475,9 @@ func TestWarnsWhenDedupeRetentionIsShorterThanWindow(t *testing.T) {
 }
 
 // An event whose priced record would be too large for the broker goes to the
-// DLQ (original truncated) instead of failing its transaction forever.
+// DLQ (original truncated) instead of failing its transaction forever. With
+// the default limits its 930 KiB attribute is refused first
+// (limits.max_string_bytes), with the event's id in the DLQ record.
 func TestOversizedEventGoesToDLQ(t *testing.T) {
 	_, k := newCluster(t)
 	cfg := testConfig("")
@@ -491,7 +494,7 @@ func TestOversizedEventGoesToDLQ(t *testing.T) {
 	if len(dlq) != 1 {
 		t.Fatalf("DLQ has %d records, want 1", len(dlq))
 	}
-	if dlq[0].Reason != ReasonTooLarge || dlq[0].EventID != "ev-00001" ||
+	if dlq[0].Reason != ingest.ReasonInvalidField || dlq[0].EventID != "ev-00001" || !strings.Contains(dlq[0].Detail, "attributes.blob: is 952320 bytes, over limits.max_string_bytes (1024)") ||
 		len(dlq[0].Original) != maxDLQOriginal || !strings.Contains(dlq[0].Detail, "original truncated") {
 		t.Errorf("DLQ reason %q detail %q original %d bytes", dlq[0].Reason, dlq[0].Detail, len(dlq[0].Original))
 	}

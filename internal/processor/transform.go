@@ -13,6 +13,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
@@ -66,6 +67,7 @@ type transformer struct {
 	tenants *tenant.Registry
 	prices  Pricer
 	attr    *attribution.Attributor
+	limits  limits.Limits // defaulted
 
 	out     event.PricedUsageEvent
 	scratch []byte // content hash input
@@ -77,21 +79,28 @@ type transformer struct {
 // decodeUsage is the decoder shared with the collector, so a record written
 // straight to usage.v1 is held to the same rules (strict fields, provider
 // aliases, provider-native usage objects, validation) as one posted over HTTP.
-var decodeUsage = ingest.DecodeUsageInto
+var decodeUsage = ingest.DecodeUsageWithin
 
 // transform decodes, validates, dedupes, attributes and prices one record.
 // On verdictPriced, t.out holds the priced event. The event is decoded
 // straight into t.out and attributed there (no copies of the event).
-func (t *transformer) transform(value []byte, now time.Time, seen *seenSet) verdict {
+func (t *transformer) transform(key, value []byte, now time.Time, seen *seenSet) verdict {
 	t.out = event.PricedUsageEvent{}
 	ev := &t.out.UsageEvent
-	if err := decodeUsage(value, now, ev); err != nil {
+	if err := decodeUsage(value, now, t.limits, ev); err != nil {
 		// t.out.UsageEvent: what could be decoded, for the DLQ record.
 		var ie *ingest.ItemError
 		if errors.As(err, &ie) {
 			return verdict{kind: verdictRejected, reason: ie.Reason, detail: ie.Error()}
 		}
 		return verdict{kind: verdictRejected, reason: ingest.ReasonInvalidJSON, detail: err.Error()}
+	}
+	if len(key)+len(value) > t.limits.MaxRecordBytes {
+		// Refused as the collector refuses it: its priced record could
+		// exceed the brokers' max.message.bytes, and a priced record the
+		// broker refuses would stop the partition.
+		return verdict{kind: verdictRejected, reason: ingest.ReasonLimit,
+			detail: fmt.Sprintf("record is %d bytes (key + value), over limits.%s (%d)", len(key)+len(value), limits.BreachRecord, t.limits.MaxRecordBytes)}
 	}
 	ten, ok := t.tenants.Lookup(ev.Tenant)
 	if !ok {

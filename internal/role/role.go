@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
@@ -26,6 +27,9 @@ type Deps struct {
 	Tenants *tenant.Registry
 	// Mux is the process's HTTP API server (http.listen); roles register their routes on it.
 	Mux *http.ServeMux
+	// Limits are the pipeline's input bounds (the `limits:` section), the
+	// same for every role; zero fields mean the defaults.
+	Limits limits.Limits
 }
 
 // Role is a long-running stage.

@@ -52,7 +52,7 @@ func BenchmarkInsertPriced(b *testing.B) {
 		for j := range rows {
 			rows[j][len(rows[j])-1] = int64(i*batch + j)
 		}
-		if err := store.Insert(ctx, "priced_usage", cols, rows); err != nil {
+		if err := store.Insert(ctx, TableBatch{Table: "priced_usage", Columns: cols, Rows: rows}, fmt.Sprintf("bench-%d", i)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,22 +18,23 @@ type Config struct {
 	// "<kafka.client_id>-sink". The group's committed offsets are only for
 	// lag monitoring: the sink resumes from what ClickHouse holds.
 	Group string `yaml:"group"`
-	// BatchRows flushes a partition's buffer when it holds this many rows.
-	// Default 20000; at most 1048576 (ClickHouse's max_insert_block_size).
+	// BatchRows flushes when the buffers of all partitions together hold
+	// this many rows; one block (one insert per table, covering every
+	// partition with rows) holds at most this many. Default 100000; at most
+	// 1048576 (ClickHouse's max_insert_block_size).
 	BatchRows int `yaml:"batch_rows"`
-	// BatchBytes flushes a partition's buffer when its records' values add
-	// up to this many bytes. Default 16 MiB.
+	// BatchBytes flushes when the buffered records' values add up to this
+	// many bytes. Default 64 MiB.
 	BatchBytes int `yaml:"batch_bytes"`
-	// BatchAge flushes a partition's buffer when its oldest row has waited
-	// this long: the bound on how stale ClickHouse is. Default 1s.
+	// BatchAge flushes when the oldest buffered row has waited this long:
+	// the bound on how stale ClickHouse is. Default 1s.
 	BatchAge time.Duration `yaml:"batch_age"`
 	// MaxBufferedBytes caps the records held across all partitions; above it
 	// fetching pauses until inserts catch up (and while ClickHouse is down).
 	// Default 256 MiB; must be at least BatchBytes.
 	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
-	// InsertConcurrency is how many partitions are inserted at the same time
-	// (inserts of one partition are always sequential, in offset order).
-	// Default 4.
+	// InsertConcurrency is how many tables of one block are inserted at the
+	// same time (dlq always after the others). Default 4.
 	InsertConcurrency int `yaml:"insert_concurrency"`
 	// InsertTimeout bounds one insert. Default 30s.
 	InsertTimeout time.Duration `yaml:"insert_timeout"`
@@ -41,8 +42,9 @@ type Config struct {
 	// failure doubles it up to RetryMax. Defaults 200ms and 10s.
 	RetryInitial time.Duration `yaml:"retry_initial"`
 	RetryMax     time.Duration `yaml:"retry_max"`
-	// StartupWait is how long Start waits for ClickHouse to answer before
-	// failing. Default 30s.
+	// StartupWait is how long the sink waits for a usable ClickHouse before
+	// it logs an error; it keeps retrying after that and never exits the
+	// process for it (Kafka holds the records). Default 30s.
 	StartupWait time.Duration `yaml:"startup_wait"`
 	// AutoMigrate applies the ClickHouse migrations and syncs the tenants
 	// reference table on start, as `tokenmeter migrate` does. Default false
@@ -62,10 +64,10 @@ type Config struct {
 // ApplyDefaults fills unset fields.
 func (c *Config) ApplyDefaults() {
 	if c.BatchRows == 0 {
-		c.BatchRows = 20_000
+		c.BatchRows = 100_000
 	}
 	if c.BatchBytes == 0 {
-		c.BatchBytes = 16 << 20
+		c.BatchBytes = 64 << 20
 	}
 	if c.BatchAge == 0 {
 		c.BatchAge = time.Second

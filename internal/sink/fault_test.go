@@ -35,7 +35,7 @@ func (f *faultStore) set(down bool, landThenFail int) {
 	f.mu.Unlock()
 }
 
-func (f *faultStore) Insert(ctx context.Context, table string, cols []string, rows [][]any) error {
+func (f *faultStore) Insert(ctx context.Context, tb TableBatch, token string) error {
 	f.mu.Lock()
 	down, ltf := f.down, f.landThenFail
 	if ltf > 0 {
@@ -45,7 +45,7 @@ func (f *faultStore) Insert(ctx context.Context, table string, cols []string, ro
 	if down {
 		return errDown
 	}
-	err := f.Store.Insert(ctx, table, cols, rows)
+	err := f.Store.Insert(ctx, tb, token)
 	f.mu.Lock()
 	f.inserts++
 	f.mu.Unlock()
@@ -55,14 +55,31 @@ func (f *faultStore) Insert(ctx context.Context, table string, cols []string, ro
 	return err
 }
 
-func (f *faultStore) HeldOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+func (f *faultStore) isDown() bool {
 	f.mu.Lock()
-	down := f.down
-	f.mu.Unlock()
-	if down {
+	defer f.mu.Unlock()
+	return f.down
+}
+
+func (f *faultStore) Ledger(ctx context.Context, topic string) (map[int32]ledgerEntry, error) {
+	if f.isDown() {
 		return nil, errDown
 	}
-	return f.Store.HeldOffsets(ctx, topic)
+	return f.Store.Ledger(ctx, topic)
+}
+
+func (f *faultStore) WriteLedger(ctx context.Context, entries []ledgerEntry) error {
+	if f.isDown() {
+		return errDown
+	}
+	return f.Store.WriteLedger(ctx, entries)
+}
+
+func (f *faultStore) LegacyHeldOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	if f.isDown() {
+		return nil, errDown
+	}
+	return f.Store.LegacyHeldOffsets(ctx, topic)
 }
 
 func (f *faultStore) Ping(ctx context.Context) error {
@@ -204,7 +221,7 @@ func TestUnstorableRecordGoesToDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Shutdown(ctx)
-	waitFor(t, conn, "SELECT sum(finalizeAggregation(rows)) FROM "+db+".sink_offsets", 3)
+	waitFor(t, conn, "SELECT (SELECT count() FROM "+db+".priced_usage) + (SELECT count() FROM "+db+".dlq)", 3)
 	var priced, dlq uint64
 	var reason string
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".priced_usage").Scan(&priced); err != nil {

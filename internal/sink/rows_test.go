@@ -76,3 +76,18 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// The outcome dedupe key is found by column name, wherever the decoder
+// puts the columns.
+func TestOutcomeKeyColumns(t *testing.T) {
+	if outcomeCols.id < 0 || outcomeCols.time < 0 || outcomeCols.tenant < 0 {
+		t.Fatalf("outcomes table lacks a dedupe key column: %+v", outcomeCols)
+	}
+	at := time.Date(2026, 4, 2, 3, 4, 5, 0, time.UTC)
+	vals := make([]any, len(outcomesTable.columns))
+	vals[outcomeCols.id], vals[outcomeCols.time], vals[outcomeCols.tenant] = "o-1", at, "acme"
+	k, ts := outcomeKeyOf(vals)
+	if k != (outcomeKey{tenant: "acme", id: "o-1"}) || !ts.Equal(at) {
+		t.Fatalf("outcomeKeyOf = %+v, %s", k, ts)
+	}
+}
