@@ -176,7 +176,7 @@ func (b *batch) inherit(i int, s *slots) {
 // keptAttributes copies the kept span, ancestor and resource attributes of
 // span i (nearest wins) into a map; nil when there are none.
 func (b *batch) keptAttributes(i int) map[string]string {
-	if len(b.m.keep) == 0 {
+	if len(b.m.keep) == 0 && len(b.m.keepExact) == 0 {
 		return nil
 	}
 	var out map[string]string
@@ -216,6 +216,9 @@ func (b *batch) keptAttributes(i int) map[string]string {
 }
 
 func (m *SpanMapper) kept(k string) bool {
+	if _, ok := m.keepExact[k]; ok {
+		return true
+	}
 	for i := range m.keep {
 		if m.keep[i].match(k) {
 			return true

@@ -96,7 +96,9 @@ type source struct {
 // NewSpanMapper; it is safe for concurrent use.
 type SpanMapper struct {
 	byKey map[string][]source
-	keep  []pattern
+	// keepExact and keep (globs) name the attributes copied into events.
+	keepExact map[string]struct{}
+	keep      []pattern
 	// calls remembers the model calls of earlier exports (nil: per export only).
 	calls *CallMemory
 }
@@ -105,8 +107,13 @@ type SpanMapper struct {
 // the configured sources.
 func NewSpanMapper(src AttributeSources) *SpanMapper {
 	m := &SpanMapper{byKey: map[string][]source{}}
+	m.keepExact = map[string]struct{}{}
 	for _, k := range src.Keep {
-		m.keep = append(m.keep, compileGlob(k))
+		if p := compileGlob(k); p.parts == nil {
+			m.keepExact[k] = struct{}{}
+		} else {
+			m.keep = append(m.keep, p)
+		}
 	}
 	add := func(t target, names ...string) {
 		for i, n := range names {
