@@ -128,6 +128,10 @@ processor:
 		// with the same gen_ai.response.id; the one reporting the cache
 		// split is kept, the other counted as a duplicate.
 		{"zerocode", []string{"zerocode", "openai"}, openaiExact, "-"},
+		// A stream read without include_usage: the call is there, its usage
+		// is not. Counted as an unmetered call, not as $0 of usage.
+		{"otel-stream-no-usage", []string{"otel", "openai", "--stream", "--no-stream-usage"},
+			want{tier: "standard", completeness: event.UsageMissing, cost: "0"}, ""},
 		{"openlit-openai", []string{"openlit", "openai"}, openaiExact, ""},
 		{"openlit-openai-stream-grpc", []string{"openlit", "openai", "--stream", "--protocol", "grpc"}, openaiExact, ""},
 		{"openlit-openai-priority", []string{"openlit", "openai", "--service-tier", "priority"}, want{input: 1200, cacheRead: 1000, output: 300, tier: "priority", cost: "0.008075"}, ""},

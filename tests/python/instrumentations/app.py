@@ -38,7 +38,7 @@ def make_exporter(protocol, export):
                             headers={"Authorization": "Bearer " + token})
 
 
-def call(provider, stream, scenario, tier):
+def call(provider, stream, scenario, tier, stream_usage=True):
     base = os.environ["FAKE_PROVIDER_URL"]
     if provider == "openai":
         import openai
@@ -48,7 +48,7 @@ def call(provider, stream, scenario, tier):
             kw["service_tier"] = tier
         if stream:
             s = client.chat.completions.create(model="gpt-4o-2024-08-06", stream=True,
-                                               stream_options={"include_usage": True},
+                                               stream_options={"include_usage": stream_usage},
                                                messages=[{"role": "user", "content": "hi"}], **kw)
             for _ in s:
                 pass
@@ -81,6 +81,7 @@ def main():
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--scenario", default="")
     ap.add_argument("--service-tier", default="")
+    ap.add_argument("--no-stream-usage", action="store_true", help="OpenAI stream without include_usage")
     ap.add_argument("--workflow", default="support-copilot")
     ap.add_argument("--user", default="u-42")
     a = ap.parse_args()
@@ -140,7 +141,7 @@ def main():
             # call's span inherits them in tokenmeter.
             with tracer.start_as_current_span("workflow " + a.workflow,
                                               attributes={"gen_ai.workflow.name": a.workflow, "user.id": a.user}):
-                call(a.provider, a.stream, a.scenario, a.service_tier)
+                call(a.provider, a.stream, a.scenario, a.service_tier, not a.no_stream_usage)
 
     tp = trace.get_tracer_provider()
     if hasattr(tp, "force_flush"):
