@@ -67,11 +67,23 @@ func budgetCheckCmd(ctx context.Context, args []string) error {
 		BudgetID  string `json:"budget_id"`
 		Remaining string `json:"remaining"`
 		Currency  string `json:"currency"`
+		Advice    *struct {
+			Reason         string `json:"reason"`
+			PreferProvider string `json:"prefer_provider"`
+			PreferModel    string `json:"prefer_model"`
+		} `json:"commitment_advice"`
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil {
 		return fmt.Errorf("decision API answer: %w", err)
 	}
 	fmt.Printf("%s: %s (budget %s, remaining %s %s)\n", ans.Decision, ans.Reason, ans.BudgetID, ans.Remaining, ans.Currency)
+	if a := ans.Advice; a != nil {
+		model := a.PreferModel
+		if model == "" {
+			model = "(any model)"
+		}
+		fmt.Printf("advice: prefer %s %s (%s)\n", a.PreferProvider, model, a.Reason)
+	}
 	if ans.Decision != "allow" {
 		return exitStatus(3)
 	}

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/app"
+	"github.com/tokenmeter/tokenmeter/internal/budget"
+	"github.com/tokenmeter/tokenmeter/internal/event"
 	"os"
 	"strings"
 	"time"
@@ -46,6 +53,7 @@ func leversCmd(ctx context.Context, args []string) error {
 	candS := fs.String("candidates", "", "whatif/top: provider/model,… to re-price on")
 	cacheS := fs.String("cache", string(levers.CacheSame), "whatif: cache assumption on the candidate (same | none)")
 	n := fs.Int("n", 3, "top: how many savings to show")
+	publish := fs.Bool("publish", false, "anomalies: publish new anomalies to the alerts topic and the tenant's budget webhooks, once each")
 	cfg, err := loadConfig(fs, args[1:])
 	if err != nil {
 		return err
@@ -145,7 +153,10 @@ func leversCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return levers.WriteAnomalies(out, as)
+		if err := levers.WriteAnomalies(out, as); err != nil || !*publish {
+			return err
+		}
+		return publishAnomalies(ctx, cfg, src, t.ID, as)
 	case "top":
 		e, err := engine()
 		if err != nil {
@@ -159,6 +170,56 @@ func leversCmd(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, leversUsage)
 	return fmt.Errorf("levers: unknown analysis %q", analysis)
+}
+
+// publishAnomalies sends the anomalies not yet in ClickHouse's alerts table
+// to the alerts topic (the sink stores them) and to the webhooks of the
+// tenant's budgets, like a budget alert.
+func publishAnomalies(ctx context.Context, cfg *app.Config, src levers.Source, tenantID string, as []levers.DriverAnomaly) error {
+	fresh, err := src.Unpublished(ctx, tenantID, as)
+	if err != nil {
+		return err
+	}
+	if len(fresh) == 0 {
+		fmt.Println("no new anomalies to publish")
+		return nil
+	}
+	kc := cfg.Kafka
+	if len(kc.Brokers) == 0 && kc.Embedded.Listen != "" {
+		kc.Brokers = []string{kc.Embedded.Listen} // the running process's embedded broker
+	}
+	cl, err := kgo.NewClient(kc.ClientOpts()...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	now := time.Now()
+	alerts := make([]event.Alert, len(fresh))
+	for i, a := range fresh {
+		alerts[i] = a.Alert(now)
+	}
+	if err := levers.Produce(ctx, cl, kc.Topics.Alerts, alerts); err != nil {
+		return fmt.Errorf("levers: publish to %s: %w", kc.Topics.Alerts, err)
+	}
+	var hooks []budget.WebhookConfig
+	seen := map[string]bool{}
+	for _, b := range cfg.Budget.Budgets {
+		for _, h := range b.Webhooks {
+			if b.Tenant == tenantID && !seen[h.URL] {
+				seen[h.URL] = true
+				hooks = append(hooks, h)
+			}
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var errs []error
+	for _, a := range alerts {
+		if err := budget.Deliver(ctx, cfg.Budget, a, "", hooks, log); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.AlertID, err))
+		}
+	}
+	fmt.Printf("published %d anomalies to %s and %d webhooks\n", len(alerts), kc.Topics.Alerts, len(hooks))
+	return errors.Join(errs...)
 }
 
 // pickTenant returns the named tenant, or the only one.

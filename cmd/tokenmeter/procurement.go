@@ -13,6 +13,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/configerr"
 	"github.com/tokenmeter/tokenmeter/internal/export"
+	"github.com/tokenmeter/tokenmeter/internal/forecast"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/procurement"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/bill"
@@ -97,6 +98,7 @@ func contractsSimulate(args []string) error {
 	csvPath := fs.String("csv", "", "also write the sheet as CSV to this file")
 	window := fs.String("window", "", "override the file's window, FROM:TO (YYYY-MM:YYYY-MM)")
 	term := fs.String("term", "", "override the file's term, FROM:TO")
+	planPath := fs.String("plan", "", "forecast plan (internal/forecast) whose adoption scenarios replace scaled actuals")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -138,7 +140,19 @@ func contractsSimulate(args []string) error {
 	if err != nil {
 		return configProblems(err)
 	}
-	sheet, err := sim.Compare(context.Background(), usage, nil)
+	var src procurement.ScenarioSource
+	if *planPath != "" {
+		plan, err := forecast.Read(*planPath)
+		if err != nil {
+			return configProblems(err)
+		}
+		eng, err := pricing.Load(pc, nil)
+		if err != nil {
+			return err
+		}
+		src = offers.ForecastScenarios{Plan: plan, Engine: eng, Scales: offers.AdoptionScales(f.Scenarios)}
+	}
+	sheet, err := sim.Compare(context.Background(), usage, src)
 	if err != nil {
 		return err
 	}
@@ -405,7 +419,10 @@ func chargebackCmd(_ context.Context, args []string) error {
 
 func chargebackStatement(args []string) error {
 	fs := flag.NewFlagSet("chargeback statement", flag.ContinueOnError)
-	spendPath := fs.String("spend", "", "monthly spend CSV (required)")
+	spendPath := fs.String("spend", "", "monthly spend CSV")
+	cfgPath := fs.String("config", "", "read spend and call drivers from this pipeline config's ClickHouse instead of -spend/-drivers")
+	tenantName := fs.String("tenant", "", "tenant (with -config)")
+	month := fs.String("month", "", "month YYYY-MM (with -config)")
 	driversPath := fs.String("drivers", "", "shared-workflow drivers CSV")
 	cachePath := fs.String("cache", "", "cache use CSV")
 	format := fs.String("format", "csv", "csv, parquet or arrow")
@@ -415,18 +432,28 @@ func chargebackStatement(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || *spendPath == "" {
-		return errors.New("usage: tokenmeter chargeback statement -spend SPEND.csv [-drivers D.csv] [-cache C.csv] [-format F] [-o OUT] RULES.yaml")
+	if len(pos) != 1 || (*spendPath == "") == (*cfgPath == "") || (*cfgPath != "" && (*tenantName == "" || *month == "")) {
+		return errors.New("usage: tokenmeter chargeback statement {-spend SPEND.csv [-drivers D.csv] | -config PIPELINE -tenant T -month YYYY-MM} [-cache C.csv] [-format F] [-o OUT] [-allocations A.csv] RULES.yaml")
 	}
 	rules, err := chargeback.Read(pos[0])
 	if err != nil {
 		return configProblems(err)
 	}
-	spend, err := readFile(*spendPath, chargeback.ReadSpendCSV)
-	if err != nil {
+	var spend []chargeback.Spend
+	var drivers []chargeback.Driver
+	if *cfgPath != "" {
+		ctx := context.Background()
+		st, done, err := store(ctx, *cfgPath)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if spend, drivers, err = st.ChargebackInputs(ctx, *tenantName, *month, rules.Currency); err != nil {
+			return err
+		}
+	} else if spend, err = readFile(*spendPath, chargeback.ReadSpendCSV); err != nil {
 		return configProblems(err)
 	}
-	var drivers []chargeback.Driver
 	if *driversPath != "" {
 		if drivers, err = readFile(*driversPath, chargeback.ReadDriversCSV); err != nil {
 			return configProblems(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/levers"
 	"os"
 	"path/filepath"
 	"time"
@@ -30,6 +31,7 @@ func reportCmd(ctx context.Context, args []string) error {
 	planPath := fs.String("plan", "", "plan file to reconcile (default: the approved version's plan)")
 	out := fs.String("out", ".local/reports", "directory for the pack")
 	data := fs.Bool("data", true, "also write the pack's tables as CSV and Parquet (tokenmeter export) under OUT/data-...")
+	candS := fs.String("candidates", "", "provider/model,… the levers page re-prices routing on (empty: no routing what-if)")
 	cfg, err := loadConfig(fs, args[1:])
 	if err != nil {
 		return err
@@ -39,10 +41,14 @@ func reportCmd(ctx context.Context, args []string) error {
 		t = firstTenant(cfg)
 	}
 	var cur, tz string
+	found := false
 	for _, tc := range cfg.Tenants {
 		if tc.ID == t {
-			cur, tz = tc.ReportingCurrency, tc.TimeZone
+			cur, tz, found = tc.ReportingCurrency, tc.TimeZone, true
 		}
+	}
+	if !found {
+		return fmt.Errorf("tenant %q is not in the config's tenants:", t)
 	}
 	if cur == "" {
 		cur = "USD"
@@ -79,7 +85,12 @@ func reportCmd(ctx context.Context, args []string) error {
 	}
 	defer conn.Close()
 	db := cfg.ClickHouse.Database
-	d, err := report.Load(ctx, report.Source{Conn: conn, DB: db}, report.LoadOptions{Tenant: t, Currency: cur, TimeZone: tz, Period: per, Now: now, Plan: plan, Engine: eng})
+	cands, err := levers.ParseCandidates(*candS)
+	if err != nil {
+		return err
+	}
+	d, err := report.Load(ctx, report.Source{Conn: conn, DB: db}, report.LoadOptions{Tenant: t, Currency: cur, TimeZone: tz, Period: per, Now: now, Plan: plan, Engine: eng,
+		Levers: &report.LeversOptions{Engine: eng, Candidates: cands}})
 	if err != nil {
 		return err
 	}
@@ -122,7 +133,8 @@ func reportCmd(ctx context.Context, args []string) error {
 					f.Close()
 					return fmt.Errorf("%s.%s: %w", ds.Name, format, err)
 				}
-				if err := f.Close(); err != nil {
+				// The Parquet writer closes the file itself.
+				if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 					return err
 				}
 			}

@@ -140,8 +140,8 @@ func writeSummary(ctx context.Context, out io.Writer, conn driver.Conn, db strin
 
 	// Values in the reporting currency, converted as the CFO views convert them.
 	rows, err := conn.Query(ctx, "SELECT workflow, types, outcomes, value, billing_currency FROM"+
-		" (SELECT workflow, sum(outcomes) AS outcomes, sum(outcome_value) AS value, any(billing_currency) AS billing_currency FROM "+db+".v_outcome_value_monthly GROUP BY workflow) AS o"+
-		" ANY LEFT JOIN (SELECT workflow, arrayStringConcat(groupUniqArray(outcome_type), ', ') AS types FROM "+db+".outcomes_daily GROUP BY workflow) AS ty USING workflow"+
+		" (SELECT workflow, sum(outcomes) AS outcomes, sum(outcome_value) AS value, any(billing_currency) AS billing_currency FROM "+db+".v_outcome_value_monthly GROUP BY workflow) AS v"+
+		" ANY LEFT JOIN (SELECT workflow, arrayStringConcat(groupUniqArray(outcome_type), ', ') AS types FROM "+db+".outcomes_daily GROUP BY workflow) AS t USING workflow"+
 		" ORDER BY workflow")
 	if err != nil {
 		return fmt.Errorf("summary: outcomes: %w", err)

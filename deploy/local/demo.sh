@@ -125,6 +125,9 @@ until [ "$(tm_http_status 127.0.0.1 "$http_port" /readyz)" = 200 ]; do
 done
 tm_log "tokenmeter ready in $((SECONDS - start))s (http://127.0.0.1:$http_port)"
 
+# A few months of history first (past event times), so the board pack has a quarter to tell.
+"$TM_ROOT/deploy/local/demo-story.sh" history "$CONFIG"
+
 rate=()
 [ -z "${DEMO_RATE:-}" ] || rate=(--rate "$DEMO_RATE")
 tm_log "bin/tokenmeter loadgen --config $CONFIG --duration $DURATION ${rate[*]}"
@@ -144,6 +147,24 @@ if [ -n "$hook_pid" ]; then
 	tm_log "alert webhooks received and verified (from $STATE/webhooks.log):"
 	grep -v '^webhook-receiver: listening' "$STATE/webhooks.log" >&2 || tm_log "  (none)"
 fi
+
+# The CFO's view: calibrate and approve the plan, reconcile next year's, write the board pack.
+"$TM_ROOT/deploy/local/demo-story.sh" cfo "$CONFIG"
+
+# Procurement (docs/procurement.md): vendor offers replayed on the last three full months of
+# metered Anthropic usage (the history) and on scaled-actual scenarios for the next 12 months;
+# then a sample bill reconciled to the cent.
+month1=$(date -u +%Y-%m-01)
+win_from=$(date -u -d "$month1 -3 month" +%Y-%m)
+win_to=$(date -u -d "$month1 -1 month" +%Y-%m)
+term_from=$(date -u -d "$month1 +1 month" +%Y-%m)
+term_to=$(date -u -d "$month1 +12 month" +%Y-%m)
+tm_log "bin/tokenmeter contracts simulate -config $CONFIG -window $win_from:$win_to -term $term_from:$term_to pipelines/procurement/offers.yaml"
+bin/tokenmeter contracts simulate -config "$CONFIG" -window "$win_from:$win_to" -term "$term_from:$term_to" \
+	-csv "$STATE/offers-sheet.csv" pipelines/procurement/offers.yaml || true
+tm_log "bin/tokenmeter bill reconcile (sample bills in pipelines/procurement/bills, every gap seeded with a cause)"
+bin/tokenmeter bill reconcile -config "$CONFIG" -bills pipelines/procurement/bills/bill.yaml \
+	-metered pipelines/procurement/bills/metered.csv -evidence pipelines/procurement/bills/evidence.csv || true
 
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
 	tm_log "DEMO_KEEP=1: tokenmeter (pid $tm_pid) keeps running on :$http_port; Ctrl-C stops it"

@@ -59,6 +59,9 @@ tm_log "Python test tooling (tests/python/*, in the background)"
 py_pid=$!
 export TOKENMETER_VENV_DIR="$TM_LOCAL"
 
+# tools.sh installed chromium and poppler: the board pack's render test must run, not skip.
+export TOKENMETER_REQUIRE_BROWSER=1
+
 start_service clickhouse "$TM_LOCAL/clickhouse/clickhouse-server.pid"
 start_service kafka "$TM_LOCAL/kafka/kafka.pid"
 eval "$("$TM_ROOT/deploy/local/clickhouse.sh" env)"

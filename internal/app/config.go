@@ -50,6 +50,8 @@ type Config struct {
 	Processor  processor.Config `yaml:"processor"`
 	Sink       sink.Config      `yaml:"sink"`
 	Budget     budget.Config    `yaml:"budget"`
+	// Procurement is optional (procurement.go).
+	Procurement ProcurementConfig `yaml:"procurement"`
 	// Limits are the input bounds every role applies (docs/ingest.md, "Limits").
 	Limits limits.Limits `yaml:"limits"`
 
@@ -202,6 +204,7 @@ func (c *Config) Validate() error {
 	section("processor", c.Processor.Validate())
 	section("sink", c.Sink.Validate())
 	section("budget", c.Budget.Validate())
+	section("procurement", c.validateProcurement())
 	known := map[string]bool{}
 	for _, t := range c.Tenants {
 		known[t.ID] = true

@@ -2,9 +2,9 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/httpx"
 	"math"
 	"net"
 	"net/http"
@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		checks := map[string]string{}
@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 		if !ready {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"ready": ready, "checks": checks})
+		httpx.WriteJSON(w, code, map[string]any{"ready": ready, "checks": checks})
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -227,7 +227,11 @@ func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Rol
 		case RoleSink:
 			r, err = sink.New(cfg.Sink, cfg.ClickHouse, d)
 		case RoleBudget:
-			r, err = budget.New(cfg.Budget, prices, d)
+			var b *budget.Budget
+			if b, err = budget.New(cfg.Budget, prices, d); err == nil {
+				err = attachCommitments(b, cfg, d.Logger)
+				r = b
+			}
 		case RoleProcessor:
 			r, err = processor.New(cfg.Processor.Resolved(cfg.Resolve), prices, d)
 		case RoleCollector:
@@ -239,10 +243,4 @@ func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Rol
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

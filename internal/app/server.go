@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/httpx"
 	"net"
 	"net/http"
 	"os"
@@ -73,7 +74,7 @@ func guardMetrics(next http.Handler, token string) http.Handler {
 			got := tenant.BearerToken(r.Header.Get("Authorization"))
 			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter-metrics"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated",
+				httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated",
 					"message": "/metrics needs the metrics bearer token (http.metrics_token_file or TOKENMETER_METRICS_TOKEN)"})
 				return
 			}
@@ -82,7 +83,7 @@ func guardMetrics(next http.Handler, token string) http.Handler {
 		}
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden",
+			httpx.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden",
 				"message": "/metrics answers loopback clients only unless http.metrics_token_file (or TOKENMETER_METRICS_TOKEN) or http.metrics_listen is set"})
 			return
 		}

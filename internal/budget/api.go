@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/httpx"
 	"io"
 	"mime"
 	"net/http"
@@ -40,24 +41,18 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // authenticate resolves the bearer token to a tenant, or answers 401.
 func (r *Budget) authenticate(w http.ResponseWriter, req *http.Request) (*tenant.Tenant, bool) {
 	token := tenant.BearerToken(req.Header.Get("Authorization"))
 	if token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter"`)
-		writeJSON(w, http.StatusUnauthorized, apiError{"missing bearer token"})
+		httpx.Challenge(w, false)
+		httpx.WriteJSON(w, http.StatusUnauthorized, apiError{"missing bearer token"})
 		return nil, false
 	}
 	t, ok := r.deps.Tenants.Authenticate(token)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, apiError{"unknown bearer token"})
+		httpx.Challenge(w, true)
+		httpx.WriteJSON(w, http.StatusUnauthorized, apiError{"unknown bearer token"})
 		return nil, false
 	}
 	return t, true
@@ -115,7 +110,7 @@ func writeBodyError(w http.ResponseWriter, err error) {
 	if errors.As(err, &be) {
 		code = be.code
 	}
-	writeJSON(w, code, apiError{err.Error()})
+	httpx.WriteJSON(w, code, apiError{err.Error()})
 }
 
 func (r *Budget) handleCheck(w http.ResponseWriter, req *http.Request) {
@@ -131,10 +126,10 @@ func (r *Budget) handleCheck(w http.ResponseWriter, req *http.Request) {
 	}
 	resp, code, err := r.Check(t, &cr)
 	if err != nil {
-		writeJSON(w, code, apiError{err.Error()})
+		httpx.WriteJSON(w, code, apiError{err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpx.WriteJSON(w, http.StatusOK, resp)
 	if r.decisions != nil {
 		ctx := context.Background()
 		r.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("decision", resp.Decision), attribute.String("state", resp.State)))
@@ -233,10 +228,10 @@ func (r *Budget) handleRelease(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if rr.RequestID == "" {
-		writeJSON(w, http.StatusBadRequest, apiError{"body must be {\"request_id\": \"...\"}"})
+		httpx.WriteJSON(w, http.StatusBadRequest, apiError{"body must be {\"request_id\": \"...\"}"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"request_id": rr.RequestID, "released": r.ledger.release(t.ID, rr.RequestID)})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"request_id": rr.RequestID, "released": r.ledger.release(t.ID, rr.RequestID)})
 }
 
 func (r *Budget) handleList(w http.ResponseWriter, req *http.Request) {
@@ -248,7 +243,7 @@ func (r *Budget) handleList(w http.ResponseWriter, req *http.Request) {
 	for _, b := range r.ledger.byTenant[t.ID] {
 		out = append(out, r.ledger.status(b))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": t.ID, "budgets": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tenant": t.ID, "budgets": out})
 }
 
 func (r *Budget) handleGet(w http.ResponseWriter, req *http.Request) {
@@ -259,8 +254,8 @@ func (r *Budget) handleGet(w http.ResponseWriter, req *http.Request) {
 	b := r.ledger.byID[req.PathValue("id")]
 	// Another tenant's budget is answered like a missing one.
 	if b == nil || b.def.Tenant.ID != t.ID {
-		writeJSON(w, http.StatusNotFound, apiError{"no such budget"})
+		httpx.WriteJSON(w, http.StatusNotFound, apiError{"no such budget"})
 		return
 	}
-	writeJSON(w, http.StatusOK, r.ledger.status(b))
+	httpx.WriteJSON(w, http.StatusOK, r.ledger.status(b))
 }

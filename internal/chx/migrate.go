@@ -99,7 +99,7 @@ func splitStatements(sql string) []string {
 }
 
 var (
-	createTable = regexp.MustCompile(`(?s)^(?:CREATE (?:TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS|DROP TABLE IF EXISTS) (\S+)\.(\S+)`)
+	createTable = regexp.MustCompile(`(?s)^(?:CREATE (?:TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS|DROP TABLE IF EXISTS|ALTER TABLE) (\S+)\.(\S+)`)
 	mergeEngine = regexp.MustCompile(`ENGINE = (\w*)MergeTree\(([^)]*)\)`)
 )
 

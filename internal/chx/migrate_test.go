@@ -82,6 +82,9 @@ func TestClusterize(t *testing.T) {
 	if got := (chx.Migration{SQL: "DROP TABLE IF EXISTS {{db}}.v;\n"}).Statements("tm", "prod"); len(got) != 1 || got[0] != "DROP TABLE IF EXISTS tm.v ON CLUSTER prod" {
 		t.Fatalf("drop: %q", got)
 	}
+	if got := (chx.Migration{SQL: "ALTER TABLE {{db}}.x MODIFY SETTING non_replicated_deduplication_window = 10000;\n"}).Statements("tm", "prod"); len(got) != 1 || got[0] != "ALTER TABLE tm.x ON CLUSTER prod MODIFY SETTING non_replicated_deduplication_window = 10000" {
+		t.Fatalf("alter: %q", got)
+	}
 	// Without a cluster the statements are only templated.
 	if got := mv.Statements("tm", ""); len(got) != 2 || got[1] != "CREATE TABLE IF NOT EXISTS tm.z (a Int8, s AggregateFunction(max, Int64)) ENGINE = ReplacingMergeTree(a) ORDER BY a" {
 		t.Fatalf("single server: %q", got)

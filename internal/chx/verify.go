@@ -3,6 +3,7 @@ package chx
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
@@ -87,5 +88,33 @@ func Verify(ctx context.Context, conn driver.Conn, db string) ([]Check, error) {
 	}
 	out = append(out, Check{Name: "outcomes_daily adds up to outcomes", OK: orecs == drecs && oc == dc,
 		Detail: fmt.Sprintf("%d records / %d outcomes (raw: %d / %d)", drecs, dc, orecs, oc)})
+	// 4. No block of the sink left pending: a pending sink_ledger entry is a
+	// block that may be stored only partly until a sink takes the partition
+	// and writes it again (internal/sink/ledger.go). Seconds old is normal
+	// while a sink runs; older points at a partition no sink consumes.
+	prows, err := conn.Query(ctx, "SELECT kafka_topic, kafka_partition, first_offset, last_offset, written_at FROM "+db+".sink_ledger FINAL WHERE state = 'pending' AND written_at < now64(3) - INTERVAL 5 MINUTE ORDER BY kafka_topic, kafka_partition")
+	if err != nil {
+		return nil, fmt.Errorf("verify sink_ledger: %w", err)
+	}
+	pending := Check{Name: "no sink block pending for more than 5 minutes", OK: true, Detail: "none"}
+	for prows.Next() {
+		var topic string
+		var p int32
+		var first, last int64
+		var at time.Time
+		if err := prows.Scan(&topic, &p, &first, &last, &at); err != nil {
+			prows.Close()
+			return nil, fmt.Errorf("verify sink_ledger: %w", err)
+		}
+		if pending.OK {
+			pending.OK, pending.Detail = false, ""
+		}
+		pending.Detail += fmt.Sprintf("%s[%d]: offsets %d..%d pending since %s (start a sink for the partition); ", topic, p, first, last, at.UTC().Format(time.RFC3339))
+	}
+	prows.Close()
+	if err := prows.Err(); err != nil {
+		return nil, err
+	}
+	out = append(out, pending)
 	return out, nil
 }

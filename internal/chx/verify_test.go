@@ -2,6 +2,7 @@ package chx_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,5 +34,17 @@ func TestVerify(t *testing.T) {
 	}
 	if checks[0].OK || checks[0].Name != "no duplicate Kafka records in priced_usage" {
 		t.Errorf("duplicate not flagged: %+v", checks[0])
+	}
+	// A sink block left pending for an hour (no sink took the partition).
+	if err := conn.Exec(ctx, "INSERT INTO "+cfg.Database+".sink_ledger (kafka_topic, kafka_partition, first_offset, last_offset, state, block_id, written_at, version) SELECT 'priced', 3, 10, 19, 'pending', 'b', now64(3) - INTERVAL 1 HOUR, 40"); err != nil {
+		t.Fatal(err)
+	}
+	checks, err = chx.Verify(ctx, conn, cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := checks[len(checks)-1]
+	if last.OK || last.Name != "no sink block pending for more than 5 minutes" || !strings.Contains(last.Detail, "priced[3]: offsets 10..19") {
+		t.Errorf("pending block not flagged: %+v", last)
 	}
 }

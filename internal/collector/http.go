@@ -2,9 +2,9 @@ package collector
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/httpx"
 	"io"
 	"net/http"
 	"strings"
@@ -66,9 +66,9 @@ func (c *Collector) refuse(w http.ResponseWriter, path string, code int, reason,
 		w.Header().Set("Retry-After", c.retryAfterSeconds())
 	}
 	if code == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter"`)
+		httpx.Challenge(w, false)
 	}
-	writeJSON(w, code, ErrorResponse{Error: reason, Message: msg})
+	httpx.WriteJSON(w, code, ErrorResponse{Error: reason, Message: msg})
 }
 
 func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind string) {
@@ -175,7 +175,7 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 	resp.Accepted, resp.Rejected = len(recs), len(resp.Errors)
 	if len(recs) == 0 {
 		c.metrics.refuse(pathHTTP, reqNoValidItems)
-		writeJSON(w, http.StatusBadRequest, resp)
+		httpx.WriteJSON(w, http.StatusBadRequest, resp)
 		return
 	}
 	ptrs := make([]*kgo.Record, len(recs))
@@ -187,7 +187,7 @@ func (c *Collector) serveIngest(w http.ResponseWriter, r *http.Request, kind str
 		return
 	}
 	c.metrics.accept(pathHTTP, kind, len(recs))
-	writeJSON(w, http.StatusAccepted, resp)
+	httpx.WriteJSON(w, http.StatusAccepted, resp)
 }
 
 // checkRecordSize refuses a record the brokers could refuse: it would be
@@ -289,10 +289,4 @@ func appendJSON(buf []byte, v any) ([]byte, []byte, error) {
 		return buf[:start], nil, err
 	}
 	return buf, buf[start:len(buf):len(buf)], nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/httpx"
 	"log/slog"
 	"net"
 	"net/http"
@@ -306,7 +307,7 @@ func (c *Collector) serveOTLPHTTP(w http.ResponseWriter, r *http.Request) {
 	ten, ok := c.authenticate(r.Header.Get("Authorization"))
 	if !ok {
 		c.metrics.refuse(path, reqUnauthenticated)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenmeter"`)
+		httpx.Challenge(w, false)
 		writeOTLPStatus(w, http.StatusUnauthorized, isJSON, codes.Unauthenticated, "missing or unknown bearer token (Authorization: Bearer TOKEN)")
 		return
 	}

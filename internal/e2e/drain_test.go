@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,24 @@ func (p *pipeline) editConfig(old, new string) {
 		p.t.Fatalf("config has no %q", old)
 	}
 	if err := os.WriteFile(p.config, bytes.Replace(b, []byte(old), []byte(new), 1), 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// editConfigRe replaces the first match of the regular expression re.
+func (p *pipeline) editConfigRe(re, new string) {
+	p.t.Helper()
+	b, err := os.ReadFile(p.config)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	rx := regexp.MustCompile(re)
+	loc := rx.FindIndex(b)
+	if loc == nil {
+		p.t.Fatalf("config has no match for %s", re)
+	}
+	out := append(append(append([]byte{}, b[:loc[0]]...), new...), b[loc[1]:]...)
+	if err := os.WriteFile(p.config, out, 0o600); err != nil {
 		p.t.Fatal(err)
 	}
 }

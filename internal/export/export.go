@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,9 +67,46 @@ func unwrap(t string) (string, bool) {
 
 func columnFor(name, chType string) (column, error) {
 	t, nullable := unwrap(chType)
-	if nullable {
-		return column{}, fmt.Errorf("column %s: Nullable types are not exported; wrap it in ifNull()", name)
+	c, err := plainColumnFor(name, t, chType)
+	if err != nil || !nullable {
+		return c, err
 	}
+	return nullableOf(c), nil
+}
+
+// nullableOf wraps a column for a Nullable ClickHouse type: NULL becomes an
+// Arrow/Parquet null and an empty CSV field ("not defined" stays not
+// defined; it is never written as 0).
+func nullableOf(inner column) column {
+	c := inner
+	c.field.Nullable = true
+	c.scan = func() any { return reflect.New(reflect.TypeOf(inner.scan())).Interface() } // **T
+	deref := func(v any) (any, bool) {
+		p := reflect.ValueOf(v).Elem()
+		if p.IsNil() {
+			return nil, false
+		}
+		return p.Interface(), true
+	}
+	c.add = func(b array.Builder, v any) error {
+		x, ok := deref(v)
+		if !ok {
+			b.AppendNull()
+			return nil
+		}
+		return inner.add(b, x)
+	}
+	c.text = func(v any) string {
+		x, ok := deref(v)
+		if !ok {
+			return ""
+		}
+		return inner.text(x)
+	}
+	return c
+}
+
+func plainColumnFor(name, t, chType string) (column, error) {
 	f := arrow.Field{Name: name}
 	switch {
 	case t == "String" || strings.HasPrefix(t, "FixedString") || strings.HasPrefix(t, "Enum"):
@@ -78,20 +116,37 @@ func columnFor(name, chType string) (column, error) {
 			add:  func(b array.Builder, v any) error { b.(*array.StringBuilder).Append(*v.(*string)); return nil },
 			text: func(v any) string { return *v.(*string) }}, nil
 	case t == "UInt8" || t == "UInt16" || t == "UInt32" || t == "UInt64":
+		// Scanned at the column's own width (the driver converts no integer
+		// widths), widened to 64 bits for Arrow.
 		f.Type = arrow.PrimitiveTypes.Uint64
+		newv := map[string]func() any{"UInt8": func() any { return new(uint8) }, "UInt16": func() any { return new(uint16) },
+			"UInt32": func() any { return new(uint32) }, "UInt64": func() any { return new(uint64) }}[t]
+		u := func(v any) uint64 { return reflect.ValueOf(v).Elem().Uint() }
 		return column{field: f,
-			scan: func() any { return new(uint64) },
-			add:  func(b array.Builder, v any) error { b.(*array.Uint64Builder).Append(*v.(*uint64)); return nil },
-			text: func(v any) string { return strconv.FormatUint(*v.(*uint64), 10) }}, nil
+			scan: newv,
+			add:  func(b array.Builder, v any) error { b.(*array.Uint64Builder).Append(u(v)); return nil },
+			text: func(v any) string { return strconv.FormatUint(u(v), 10) }}, nil
 	case t == "Int8" || t == "Int16" || t == "Int32" || t == "Int64":
 		f.Type = arrow.PrimitiveTypes.Int64
+		newv := map[string]func() any{"Int8": func() any { return new(int8) }, "Int16": func() any { return new(int16) },
+			"Int32": func() any { return new(int32) }, "Int64": func() any { return new(int64) }}[t]
+		n := func(v any) int64 { return reflect.ValueOf(v).Elem().Int() }
 		return column{field: f,
-			scan: func() any { return new(int64) },
-			add:  func(b array.Builder, v any) error { b.(*array.Int64Builder).Append(*v.(*int64)); return nil },
-			text: func(v any) string { return strconv.FormatInt(*v.(*int64), 10) }}, nil
+			scan: newv,
+			add:  func(b array.Builder, v any) error { b.(*array.Int64Builder).Append(n(v)); return nil },
+			text: func(v any) string { return strconv.FormatInt(n(v), 10) }}, nil
 	case t == "Float32" || t == "Float64":
 		// Ratios such as ROI percentages; money columns are Decimal.
 		f.Type = arrow.PrimitiveTypes.Float64
+		if t == "Float32" {
+			return column{field: f,
+				scan: func() any { return new(float32) },
+				add: func(b array.Builder, v any) error {
+					b.(*array.Float64Builder).Append(float64(*v.(*float32)))
+					return nil
+				},
+				text: func(v any) string { return strconv.FormatFloat(float64(*v.(*float32)), 'g', -1, 32) }}, nil
+		}
 		return column{field: f,
 			scan: func() any { return new(float64) },
 			add:  func(b array.Builder, v any) error { b.(*array.Float64Builder).Append(*v.(*float64)); return nil },

@@ -156,3 +156,51 @@ func TestToDecimal128RefusesToRound(t *testing.T) {
 		t.Fatalf("-2.5 at scale 12: %v %v", n.BigInt(), err)
 	}
 }
+
+// NULL ("not defined", e.g. cost per outcome without outcomes) stays NULL:
+// an empty CSV field and an Arrow/Parquet null, never 0; narrow integer
+// columns (UInt8 flags) export as their values.
+func TestNullableAndNarrowColumns(t *testing.T) {
+	conn, _ := testenv.ClickHouse(t)
+	ctx := context.Background()
+	q := "SELECT * FROM (SELECT 'a' AS w, toUInt8(1) AS flag, toInt16(-3) AS n, toNullable(toDecimal128('0.4', 12)) AS cpo" +
+		" UNION ALL SELECT 'b', toUInt8(0), toInt16(5), CAST(NULL AS Nullable(Decimal(38, 12)))) ORDER BY w"
+	var csv bytes.Buffer
+	if _, err := Write(ctx, conn, q, FormatCSV, &csv); err != nil {
+		t.Fatal(err)
+	}
+	if want := "w,flag,n,cpo\na,1,-3,0.400000000000\nb,0,5,\n"; csv.String() != want {
+		t.Fatalf("csv:\n%s\nwant:\n%s", csv.String(), want)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "n.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(ctx, conn, q, FormatParquet, f); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(f.Name())
+	rdr, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	tr := array.NewTableReader(tbl, 0)
+	defer tr.Release()
+	tr.Next()
+	cpo := tr.Record().Column(3)
+	if cpo.IsNull(0) || !cpo.IsNull(1) {
+		t.Fatalf("nulls %v %v", cpo.IsNull(0), cpo.IsNull(1))
+	}
+	if got := tr.Record().Column(1).(*array.Uint64).Value(0); got != 1 {
+		t.Errorf("flag %d", got)
+	}
+}

@@ -241,7 +241,8 @@ func TestDecompositionFromClickHouse(t *testing.T) {
 	}
 }
 
-func TestAnomalyFoundOnceWithItsCause(t *testing.T) {
+func driftHistory(t *testing.T) (driver.Conn, string, time.Time) {
+	t.Helper()
 	conn, db := migrated(t)
 	start := time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
 	var calls []call
@@ -263,6 +264,11 @@ func TestAnomalyFoundOnceWithItsCause(t *testing.T) {
 		}
 	}
 	insertCalls(t, conn, db, calls)
+	return conn, db, start
+}
+
+func TestAnomalyFoundOnceWithItsCause(t *testing.T) {
+	conn, db, start := driftHistory(t)
 	src := Source{Conn: conn, DB: db}
 	as, err := src.Anomalies(context.Background(), "acme", start.Truncate(24*time.Hour), start.AddDate(0, 0, 41), DetectConfig{})
 	if err != nil {

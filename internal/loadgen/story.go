@@ -28,7 +28,16 @@ import (
 //     tool-using steps re-reading a cached working memory, and a writer: 5-30
 //     times the tokens of a chat turn per task. From November 30% of its
 //     steps go to openai/gpt-5.4-mini (a routing change, realised savings).
-//   - marketing-copy on openai/gpt-5.4-mini: one call per draft, HKD 120 a draft.
+//   - marketing-copy on openai/gpt-5.4-mini: one call per draft, HKD 120 a draft,
+//     half of the drafts accepted; its 1,500-token briefs are never cached
+//     (absent caching). From 15 November prompt v3 doubles the brief and
+//     moves to openai/gpt-5.4-nano: cheaper per call, but only 15% of drafts
+//     are accepted, so cost per accepted draft rises (the "cheaper model,
+//     longer prompt" pitfall, and an anomaly in tokens and calls per outcome).
+//   - The procurement agent's writer caches its context for an hour for a
+//     follow-up that never comes (cache writes never read back), and in 3%
+//     of legal queries the plan step reads a whole case bundle of ~230,000
+//     tokens on anthropic/claude-sonnet-4-5, over its long-context threshold.
 //
 // Volumes grow 8% a month. Everything is drawn from the planner's seeded
 // generator, so the same seed and run id give the same history.
@@ -46,6 +55,7 @@ var (
 	ModelGPT54     = Model{"openai", "gpt-5.4"}
 	ModelGPT54Mini = Model{"openai", "gpt-5.4-mini"}
 	ModelOpus41    = Model{"anthropic", "claude-opus-4-1"}
+	ModelGPT54Nano = Model{"openai", "gpt-5.4-nano"}
 )
 
 // Daily volumes on a weekday at scale 1, in the first month.
@@ -165,6 +175,12 @@ func (s *Story) legal() *Request {
 			e.InputTokens = p.tokens(80000, 0.3, 20000, 195000)
 			e.OutputTokens = p.tokens(2500, 0.3, 300, 8000)
 		}
+		if st == "plan" && p.chance(3) {
+			// The whole case bundle, above Sonnet 4.5's 200,000-token threshold:
+			// every class of the request is billed at the long-context rates.
+			e.Provider, e.Model = ModelSonnet45.Provider, ModelSonnet45.Name
+			e.InputTokens = p.tokens(230000, 0.05, 205000, 260000)
+		}
 		e.PromptTemplate, e.PromptVersion, e.UserID, e.Team = "case-law-"+st, "v2", user, "legal"
 		r.Calls = append(r.Calls, c)
 	}
@@ -208,6 +224,9 @@ func (s *Story) agent() *Request {
 	final := call(ModelSonnet45)
 	final.Event.AgentName = "writer"
 	final.Event.InputTokens = p.tokens(3000, 0.3, 1000, 6000)
+	// Cached for an hour for a follow-up that never comes.
+	final.Event.CacheWriteInputTokens = final.Event.InputTokens / 2
+	final.Event.CacheWrite1hInputTokens = final.Event.CacheWriteInputTokens
 	final.Event.OutputTokens = p.tokens(800, 0.3, 100, 2000)
 	r.Calls = append(r.Calls, final)
 	for i := range r.Calls {
@@ -224,14 +243,19 @@ func (s *Story) agent() *Request {
 func (s *Story) marketing() *Request {
 	p := s.p
 	r := &Request{Workflow: WorkflowMarketing, App: "marketing-studio"}
-	c := call(ModelGPT54Mini)
+	v3 := !s.day.Before(time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC))
+	m, version, brief, accepted := ModelGPT54Mini, "v2", int64(1500), 50
+	if v3 {
+		m, version, brief, accepted = ModelGPT54Nano, "v3", 3000, 15
+	}
+	c := call(m)
 	e := &c.Event
-	e.InputTokens = p.tokens(1500, 0.4, 200, 8000)
+	e.InputTokens = p.tokens(float64(brief), 0.3, brief/4, brief*4)
 	e.OutputTokens = p.tokens(700, 0.4, 80, 3000)
-	e.PromptTemplate, e.PromptVersion = "ad-copy", "v2"
+	e.PromptTemplate, e.PromptVersion = "ad-copy", version
 	e.UserID, e.Team = p.user("marketer", 8), "marketing"
 	r.Calls = append(r.Calls, c)
-	if p.chance(50) {
+	if p.chance(accepted) {
 		r.Outcome = &event.OutcomeEvent{OutcomeType: "document_drafted", Count: 1, Value: hkd("120")}
 	}
 	return r

@@ -135,3 +135,61 @@ func TestStoryTellsTheSeedsStory(t *testing.T) {
 		perOutcome(byWf[WorkflowSupport]), func() float64 { f, _ := legal.cost.Div(decimal.NewFromInt(int64(legal.requests))).Float64(); return f }(), lo, hi,
 		byWf[WorkflowSupport].requests, legal.requests, byWf[WorkflowAgent].requests, byWf[WorkflowMarketing].requests)
 }
+
+// The history holds one example for each lever analysis (docs/levers.md):
+// a prompt version on a cheaper model whose cost per call falls while its
+// cost per outcome rises, cache writes never read back, long-context calls,
+// and input-heavy calls with no caching.
+func TestStoryHasAnExampleForEachLever(t *testing.T) {
+	eng, err := pricing.Load(pricing.Config{Catalogues: []string{"../../pipelines/prices/catalogue.yaml"},
+		Contracts: "../../pipelines/prices/contracts.yaml", FX: "../../pipelines/prices/fx.csv"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	type v struct {
+		calls, outcomes int64
+		cost            decimal.Decimal
+	}
+	ver := map[string]*v{"v2": {}, "v3": {}}
+	var longCalls, writerWrites, marketingCacheReads int64
+	for _, r := range story(t, from, to) {
+		for i := range r.Calls {
+			e := &r.Calls[i].Event
+			if r.Workflow == WorkflowMarketing {
+				out := event.PricedUsageEvent{UsageEvent: *e}
+				if err := eng.Price(e, "HKD", &out); err != nil {
+					t.Fatal(err)
+				}
+				x := ver[e.PromptVersion]
+				x.calls++
+				x.cost = x.cost.Add(out.BilledEffectiveCost)
+				marketingCacheReads += e.CacheReadInputTokens
+				if e.PromptVersion == "v3" && (e.Model != ModelGPT54Nano.Name || e.EventTime.Before(time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC))) {
+					t.Fatalf("v3 call %s on %s", e.EventTime, e.Model)
+				}
+			}
+			if e.AgentName == "writer" && e.CacheWrite1hInputTokens > 0 {
+				writerWrites++
+			}
+			if e.Model == ModelSonnet45.Name && e.InputTokens > 200000 {
+				longCalls++
+			}
+		}
+		if r.Workflow == WorkflowMarketing && r.Outcome != nil {
+			ver[r.Calls[0].Event.PromptVersion].outcomes++
+		}
+	}
+	per := func(d decimal.Decimal, n int64) decimal.Decimal { return d.Div(decimal.NewFromInt(n)) }
+	v2, v3 := ver["v2"], ver["v3"]
+	if v2.calls == 0 || v3.calls == 0 || v3.outcomes == 0 {
+		t.Fatalf("versions: %+v %+v", v2, v3)
+	}
+	if !per(v3.cost, v3.calls).LessThan(per(v2.cost, v2.calls)) || !per(v3.cost, v3.outcomes).GreaterThan(per(v2.cost, v2.outcomes).Mul(decimal.RequireFromString("1.1"))) {
+		t.Errorf("v2 %s/call %s/draft; v3 %s/call %s/draft: want v3 cheaper per call and >10%% dearer per accepted draft",
+			per(v2.cost, v2.calls).StringFixed(5), per(v2.cost, v2.outcomes).StringFixed(5), per(v3.cost, v3.calls).StringFixed(5), per(v3.cost, v3.outcomes).StringFixed(5))
+	}
+	if longCalls == 0 || writerWrites == 0 || marketingCacheReads != 0 {
+		t.Errorf("long-context calls %d, writer cache writes %d, marketing cache reads %d", longCalls, writerWrites, marketingCacheReads)
+	}
+}

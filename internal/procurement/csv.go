@@ -87,11 +87,11 @@ func ReadCSV(rd io.Reader, name string, columns []string, row func(Record)) erro
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
+		if err != nil { // a *csv.ParseError names its line; FieldPos is only valid after a good record
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		m := map[string]string{}
 		for c, i := range idx {
 			if i < len(rec) {

@@ -249,11 +249,11 @@ func ReadUsageCSV(r io.Reader) ([]Usage, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
+		if err != nil { // a *csv.ParseError names its line; FieldPos is only valid after a good record
 			errs = append(errs, fmt.Errorf("usage csv: %w", err))
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		u := Usage{Period: rec[0], Tenant: rec[1], Provider: rec[2], Model: rec[3], Tier: rec[4]}
 		if _, err := PeriodStart(u.Period); err != nil {
 			errs = append(errs, fmt.Errorf("usage csv line %d: %w", line, err))

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// tool finds a program the browser test needs; deploy/local/browser.sh
+// tool finds a program the browser test needs; deploy/local/tools.sh
 // installs them (Debian chromium, poppler-utils). Missing tools skip the
 // test, unless TOKENMETER_REQUIRE_BROWSER=1 (make test sets it).
 func tool(t *testing.T, names ...string) string {
@@ -21,9 +21,9 @@ func tool(t *testing.T, names ...string) string {
 		}
 	}
 	if os.Getenv("TOKENMETER_REQUIRE_BROWSER") == "1" {
-		t.Fatalf("%s not installed (deploy/local/browser.sh ensure)", names[0])
+		t.Fatalf("%s not installed (deploy/local/tools.sh ensure)", names[0])
 	}
-	t.Skipf("%s not installed (deploy/local/browser.sh ensure)", names[0])
+	t.Skipf("%s not installed (deploy/local/tools.sh ensure)", names[0])
 	return ""
 }
 

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/levers"
 	"regexp"
 	"strconv"
 	"time"
@@ -142,6 +143,9 @@ type Data struct {
 	// Reforecast is the projected year: actuals to date + the model for the
 	// rest (missing without a plan).
 	Reforecast Value
+	// Levers are the period's savings found per lever, largest first; nil
+	// when the pack was built without the levers analysis.
+	Levers *[]levers.Saving
 }
 
 func (d *Data) location() *time.Location {

@@ -3,6 +3,8 @@ package report
 import (
 	"context"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/levers"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"strings"
 	"time"
 
@@ -30,6 +32,16 @@ type LoadOptions struct {
 	Plan *forecast.Plan
 	// Engine prices the plan (the pipeline's pricing engine); required with a plan.
 	Engine forecast.Pricer
+	// Levers, when set, adds the top savings per lever (internal/levers)
+	// found in the period's calls.
+	Levers *LeversOptions
+}
+
+// LeversOptions are what the levers page needs: the pricing engine for the
+// routing and long-context what-ifs and the models to re-price on.
+type LeversOptions struct {
+	Engine     *pricing.Engine
+	Candidates []levers.Candidate
 }
 
 // Load reads every fact of the standard pages.
@@ -301,6 +313,17 @@ func Load(ctx context.Context, src Source, o LoadOptions) (*Data, error) {
 		if d.Reconciliation, err = reconcile.Run(o.Plan, o.Engine, reconcile.ClosedConfig(acts, from)); err != nil {
 			return nil, fmt.Errorf("board pack: reconcile %d: %w", o.Plan.Year, err)
 		}
+	}
+	if o.Levers != nil {
+		from := time.Date(y, time.Month(o.Period.FirstMonth), 1, 0, 0, 0, 0, loc)
+		to := time.Date(y, time.Month(o.Period.LastMonth)+1, 1, 0, 0, 0, 0, loc)
+		ls := levers.Source{Conn: src.Conn, DB: db}
+		top, err := ls.TopSavings(ctx, o.Levers.Engine, levers.Filter{Tenant: o.Tenant, From: from, To: to}, o.Levers.Candidates)
+		if err != nil {
+			return nil, fmt.Errorf("board pack: levers: %w", err)
+		}
+		d.Levers = &top
+		d.Sources += ", levers (v_prompt_versions, v_cache_absent, v_cache_efficiency, priced_usage re-priced)"
 	}
 	return d, nil
 }

@@ -104,6 +104,7 @@ var Sections = []Section{
 	{"reconciliation", reconciliationPage},
 	{"budgets", budgetsPage},
 	{"savings", savingsPage},
+	{"levers", leversPage},
 	{"quality", qualityPage},
 }
 

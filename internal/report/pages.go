@@ -77,11 +77,11 @@ func headlinePage(d *Data) Page {
 	case !spend.OK:
 		pg.Lead = fmt.Sprintf("No usage was recorded for %s in %s.", d.Tenant, p.Label)
 	case vsF.OK && vsE.OK:
-		pg.Lead = fmt.Sprintf("%s spend to date was %s %s: %s of the approved forecast and %s of the envelope for the same months.", p.Label, cur, Money(spend.D), Pct(vsF.D), Pct(vsE.D))
+		pg.Lead = fmt.Sprintf("%s spend to date was %s %s; its closed months ran at %s of the approved forecast and %s of the envelope.", p.Label, cur, Money(spend.D), Pct(vsF.D), Pct(vsE.D))
 	case vsF.OK:
-		pg.Lead = fmt.Sprintf("%s spend to date was %s %s, %s of the approved forecast for the same months (no envelope set).", p.Label, cur, Money(spend.D), Pct(vsF.D))
+		pg.Lead = fmt.Sprintf("%s spend to date was %s %s; its closed months ran at %s of the approved forecast (no envelope set).", p.Label, cur, Money(spend.D), Pct(vsF.D))
 	case vsE.OK:
-		pg.Lead = fmt.Sprintf("%s spend to date was %s %s, %s of the envelope for the same months; no approved forecast.", p.Label, cur, Money(spend.D), Pct(vsE.D))
+		pg.Lead = fmt.Sprintf("%s spend to date was %s %s; its closed months ran at %s of the envelope (no approved forecast).", p.Label, cur, Money(spend.D), Pct(vsE.D))
 	default:
 		pg.Lead = fmt.Sprintf("%s spend was %s %s; no approved forecast to compare it with.", p.Label, cur, Money(spend.D))
 	}
@@ -91,9 +91,9 @@ func headlinePage(d *Data) Page {
 	}
 	pg.Metrics = []Metric{
 		metric("Spend in "+p.Label, spend, cur, noUsage, ""),
-		metric("Approved forecast, "+p.Label, fc, cur, noForecast, readingPct("spend to date is", vsF, "of it for the same months")),
-		metric("Envelope, "+p.Label, env, cur, noEnvelope, readingPct("spend to date is", vsE, "of it for the same months")),
-		metric("Spend year to date", ytd, cur, noUsage, readingPct("", pctOf(ytdM, ytdFc), "of forecast for the same months")),
+		metric("Approved forecast, "+p.Label, fc, cur, noForecast, readingPct("closed months at", vsF, "of it")),
+		metric("Envelope, "+p.Label, env, cur, noEnvelope, readingPct("closed months at", vsE, "of it")),
+		metric("Spend year to date", ytd, cur, noUsage, readingPct("closed months at", pctOf(ytdM, ytdFc), "of forecast")),
 		metric("Projected year", d.Reforecast, cur, noForecast, reforecastReading),
 		metric("Annual envelope", annualEnv, cur, noEnvelope, readingPct("projection is", pctOf(d.Reforecast, annualEnv), "of it")),
 	}
@@ -108,7 +108,7 @@ func headlinePage(d *Data) Page {
 		if a.OK && mf.Forecast.OK {
 			varc = V(a.D.Sub(mf.Forecast.D))
 		}
-		tbl.Rows = append(tbl.Rows, []Cell{text(d.Period.MonthLabel(m)), MoneyV(a, noUsage), MoneyV(mf.Forecast, noForecast), MoneyV(mf.Envelope, noEnvelope), MoneyV(varc, "-")})
+		tbl.Rows = append(tbl.Rows, []Cell{text(monthLabel(d, m)), MoneyV(a, noUsage), MoneyV(mf.Forecast, noForecast), MoneyV(mf.Envelope, noEnvelope), MoneyV(varc, "-")})
 	}
 	pg.Blocks = []Block{{
 		Title: "Spend vs forecast vs envelope, by month",
@@ -118,17 +118,26 @@ func headlinePage(d *Data) Page {
 	return pg
 }
 
-// matched sums spend and another figure over the months that have both.
+// matched sums spend and another figure over the closed months that have
+// both (an open month's spend to date is not compared with a whole month).
 func matched(d *Data, from, to int, f func(*MonthFacts) Value) (spend, other Value) {
 	for m := from; m <= to; m++ {
 		mf := &d.Months[m]
 		s, o := spendV(mf), f(mf)
-		if s.OK && o.OK {
+		if s.OK && o.OK && mf.Closed {
 			spend.D, spend.OK = spend.D.Add(s.D), true
 			other.D, other.OK = other.D.Add(o.D), true
 		}
 	}
 	return
+}
+
+// monthLabel marks a month that has not ended ("2026-12 (to date)").
+func monthLabel(d *Data, m int) string {
+	if !d.Months[m].Closed && d.Months[m].HasUsage {
+		return d.Period.MonthLabel(m) + " (to date)"
+	}
+	return d.Period.MonthLabel(m)
 }
 
 func readingPct(pre string, v Value, post string) string {
@@ -215,7 +224,7 @@ func metricsPage(d *Data) Page {
 		}
 		varPct = append(varPct, vp)
 		if p.In(m) {
-			t2.Rows = append(t2.Rows, []Cell{text(p.MonthLabel(m)), MoneyV(a, noUsage), MoneyV(mf.Forecast, noForecast), MoneyV(v, "-"), PctV(vp, "-")})
+			t2.Rows = append(t2.Rows, []Cell{text(monthLabel(d, m)), MoneyV(a, noUsage), MoneyV(mf.Forecast, noForecast), MoneyV(v, "-"), PctV(vp, "-")})
 		}
 	}
 	spend, fc := matched(d, p.FirstMonth, p.LastMonth, func(m *MonthFacts) Value { return m.Forecast })
@@ -226,7 +235,7 @@ func metricsPage(d *Data) Page {
 		if v.IsNegative() {
 			word = "under"
 		}
-		reading2 = fmt.Sprintf("%s %s %s forecast in the months of %s with usage (%s).", cur, Money(v.Abs()), word, p.Label, Pct(pctOf(V(v), fc).D))
+		reading2 = fmt.Sprintf("%s %s %s forecast in the closed months of %s (%s).", cur, Money(v.Abs()), word, p.Label, Pct(pctOf(V(v), fc).D))
 	}
 	pg.Blocks = append(pg.Blocks, Block{Title: "2. Forecast variance", Reading: reading2,
 		Chart: &Chart{Kind: ChartBar, Labels: labels, YLabel: "% of forecast", Series: []Series{{"Variance %", varPct}}}, Table: t2})
@@ -442,10 +451,14 @@ func reconciliationPage(d *Data) Page {
 		bt := &Table{Columns: []string{"Month", "Forecast", "Actual", "Variance", "Volume", "Mix", "Efficiency", "Price", "FX"}}
 		for _, b := range d.Bridge {
 			v, vol, mix, eff, pr, fx := b.Shown(2)
-			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(r.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(v)),
+			bt.Rows = append(bt.Rows, []Cell{text(b.Month.Label(d.Period.Year)), num(Money(b.Forecast)), num(Money(b.Actual)), num(Money(v)),
 				num(Money(vol)), num(Money(mix)), num(Money(eff)), num(Money(pr)), num(Money(fx))})
 		}
-		pg.Blocks = append(pg.Blocks, Block{Title: "Variance bridge, closed months", Reading: "Volume + mix + efficiency + price + FX = variance, exactly (shown to the cent).", Table: bt})
+		title := fmt.Sprintf("Variance bridge, closed months of %d", d.Period.Year)
+		if d.Forecast != nil {
+			title += " against forecast version " + d.Forecast.ID
+		}
+		pg.Blocks = append(pg.Blocks, Block{Title: title, Reading: "Volume (calls) + mix (workflows and models) + efficiency (tokens per call, cache rate) + price (catalogue and contracts) + FX = variance, exactly (shown to the cent).", Table: bt})
 	}
 	return pg
 }
@@ -532,5 +545,43 @@ func qualityPage(d *Data) Page {
 		pg.Notes = append(pg.Notes, "Usage-completeness flags: not recorded by this pipeline's event schema, so not shown.")
 	}
 	pg.Blocks = []Block{{Title: "Unattributed spend", Table: ut}, {Title: "Rejected events (DLQ) by reason", Table: dt}}
+	return pg
+}
+
+// leversPage shows the largest saving found for each lever, then the top
+// savings overall (docs/levers.md).
+func leversPage(d *Data) Page {
+	pg := Page{Title: "Savings per lever"}
+	if d.Levers == nil {
+		pg.Lead = "The levers analysis was not run for this pack."
+		return pg
+	}
+	all := *d.Levers
+	if len(all) == 0 {
+		pg.Lead = "No routing, prompt or caching saving was found in the period's calls."
+		return pg
+	}
+	best := &Table{Columns: []string{"Lever", "Workflow", "Saving", "What"}}
+	seen := map[string]bool{}
+	for _, s := range all {
+		if seen[s.Lever] {
+			continue
+		}
+		seen[s.Lever] = true
+		best.Rows = append(best.Rows, []Cell{text(s.Lever), text(s.Workflow), num(s.Currency + " " + Money(s.Amount)), text(s.What)})
+	}
+	top := &Table{Columns: []string{"#", "Lever", "Workflow", "Saving", "What"}}
+	for i, s := range all {
+		if i == 5 {
+			break
+		}
+		top.Rows = append(top.Rows, []Cell{num(fmt.Sprint(i + 1)), text(s.Lever), text(s.Workflow), num(s.Currency + " " + Money(s.Amount)), text(s.What)})
+	}
+	first := all[0]
+	pg.Lead = fmt.Sprintf("The largest saving found: %s %s in %s (%s).", first.Currency, Money(first.Amount), first.Workflow, first.What)
+	pg.Blocks = []Block{
+		{Title: "Largest saving per lever", Reading: "Routing and long-context savings re-price the period's real calls with the pricing engine; prompt savings are the extra cost of versions that raised cost per outcome; caching savings assume the stated hit rate.", Table: best},
+		{Title: "Top savings", Table: top},
+	}
 	return pg
 }

@@ -33,7 +33,7 @@ func WritePDF(w io.Writer, p *Pack) error {
 		if p.Sources != "" {
 			foot += " · " + p.Sources
 		}
-		pdf.CellFormat(contentW, 4, tr(foot), "", 0, "L", false, 0, "")
+		pdf.CellFormat(contentW, 4, fitText(pdf, tr(foot), contentW), "", 0, "L", false, 0, "")
 	})
 	images := 0
 	for i, pg := range p.Pages {
@@ -138,7 +138,7 @@ func pdfMetrics(pdf *fpdf.Fpdf, tr func(string) string, ms []Metric, contentW fl
 		pdf.CellFormat(bw-4, 7, tr(m.Value), "", 2, "L", false, 0, "")
 		pdf.SetFont("Helvetica", "", 7)
 		pdf.SetTextColor(90, 90, 90)
-		pdf.CellFormat(bw-4, 4, tr(m.Reading), "", 2, "L", false, 0, "")
+		pdf.CellFormat(bw-4, 4, fitText(pdf, tr(m.Reading), bw-5), "", 2, "L", false, 0, "")
 		pdf.SetXY(pdfMargin, y)
 	}
 	pdf.SetY(pdf.GetY() + boxH + gap + 1)

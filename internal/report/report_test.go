@@ -20,7 +20,7 @@ func fixture() *Data {
 	d := &Data{Tenant: "acme", Currency: "HKD", TimeZone: "Asia/Hong_Kong", Now: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
 	d.Period, _ = ParsePeriod("2026-Q4")
 	for m := 1; m <= 12; m++ {
-		d.Months[m] = MonthFacts{Month: m, Envelope: dv("100000")}
+		d.Months[m] = MonthFacts{Month: m, Envelope: dv("100000"), Closed: m <= 11}
 	}
 	spend := map[int]string{8: "61000.25", 9: "72000.50", 10: "91234.56", 11: "88765.44"}
 	for m, s := range spend {
@@ -68,11 +68,11 @@ func TestHTMLHeadlineNumbers(t *testing.T) {
 		"HKD 180,000.00",
 		// forecast Oct-Dec 3 × 80,000; compared like with like, Oct-Nov:
 		// 180,000 / 160,000 = 112.5%
-		"HKD 240,000.00", "112.5% of the approved forecast",
+		"HKD 240,000.00", "ran at 112.5% of the approved forecast",
 		// envelope Q4 3 × 100,000; Oct-Nov 180,000 / 200,000 = 90.0%
 		"HKD 300,000.00", "90.0% of the envelope",
 		// variance Oct-Nov: 180,000 - 160,000
-		"HKD 20,000.00 over forecast",
+		"HKD 20,000.00 over forecast in the closed months",
 		// year to date Aug-Nov
 		"HKD 313,000.75",
 		// legal: (87,134.56 + 84,865.44) / (970 + 940) = 90.05 per outcome; net 38,200 - 172,000

@@ -23,6 +23,8 @@ type faultStore struct {
 	Store
 	mu           sync.Mutex
 	down         bool
+	insertsDown  bool // only table inserts fail (the ledger works)
+	writesDown   bool // only ledger writes fail
 	landThenFail int
 	inserts      int
 }
@@ -37,7 +39,7 @@ func (f *faultStore) set(down bool, landThenFail int) {
 
 func (f *faultStore) Insert(ctx context.Context, tb TableBatch, token string) error {
 	f.mu.Lock()
-	down, ltf := f.down, f.landThenFail
+	down, ltf := f.down || f.insertsDown, f.landThenFail
 	if ltf > 0 {
 		f.landThenFail--
 	}
@@ -69,7 +71,10 @@ func (f *faultStore) Ledger(ctx context.Context, topic string) (map[int32]ledger
 }
 
 func (f *faultStore) WriteLedger(ctx context.Context, entries []ledgerEntry) error {
-	if f.isDown() {
+	f.mu.Lock()
+	wd := f.writesDown
+	f.mu.Unlock()
+	if f.isDown() || wd {
 		return errDown
 	}
 	return f.Store.WriteLedger(ctx, entries)

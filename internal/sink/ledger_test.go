@@ -266,3 +266,89 @@ func TestColumnarBatchOncePerToken(t *testing.T) {
 		t.Fatalf("dlq holds %d rows after a second token, want 4", n)
 	}
 }
+
+// TestRebalanceWhileABlockFails: sink A cannot write its block, sink B
+// joins the group and takes some of A's partitions, then A recovers. Either
+// A's pending entry never reached the ledger (A drops the block on the
+// revoke, keeps the rows of partitions it still owns, and B reads its
+// partitions again) or it did and only the inserts failed (B replays A's
+// block with A's token, A's own retry is then a no-op). Both ways every
+// event is stored once.
+func TestRebalanceWhileABlockFails(t *testing.T) {
+	for _, mode := range []string{"pending write fails", "inserts fail"} {
+		t.Run(mode, func(t *testing.T) {
+			conn, db := migrated(t)
+			ctx := context.Background()
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, event.TopicPriced, event.TopicOutcomes, event.TopicDLQ, event.TopicAlerts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cluster.Close()
+			brokers := cluster.ListenAddrs()
+			prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prod.Close()
+			produceRange(t, prod, 1, 400)
+
+			cfg := Config{BatchAge: 20 * time.Millisecond, RetryInitial: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond}
+			cfg.ApplyDefaults()
+			deps := testDeps(t, brokers)
+			fa := &faultStore{Store: NewStore(conn, db)}
+			if mode == "inserts fail" {
+				fa.insertsDown = true
+			} else {
+				fa.writesDown = true
+			}
+			a, err := NewWithStore(cfg, fa, deps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Start(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Shutdown(ctx)
+			waitUntil(t, "sink A failing its block", a.failing)
+			a.mu.Lock()
+			pendingWritten := a.inflight != nil && a.inflight.pendingWritten
+			a.mu.Unlock()
+			if pendingWritten != (mode == "inserts fail") {
+				t.Fatalf("block in flight with pending written = %v in mode %q", pendingWritten, mode)
+			}
+
+			b, err := NewWithStore(cfg, NewStore(conn, db), deps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Start(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			defer b.Shutdown(ctx)
+			waitUntil(t, "sink B storing its partitions", func() bool {
+				return count(t, conn, "SELECT count() FROM "+db+".priced_usage") > 0
+			})
+			fa.mu.Lock()
+			fa.down, fa.insertsDown, fa.writesDown = false, false, false
+			fa.mu.Unlock()
+			waitFor(t, conn, "SELECT sum(calls) FROM "+db+".usage_hourly", 400)
+			waitLedgerDone(t, conn, db)
+			if err := a.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var rows, ids, calls uint64
+			if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+db+".priced_usage").Scan(&rows, &ids); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.QueryRow(ctx, "SELECT sum(calls) FROM "+db+".usage_daily").Scan(&calls); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 400 || ids != 400 || calls != 400 {
+				t.Fatalf("priced_usage %d rows / %d ids, usage_daily %d calls; want 400 each", rows, ids, calls)
+			}
+		})
+	}
+}

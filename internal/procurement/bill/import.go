@@ -323,12 +323,12 @@ func parseFOCUS(s *Source, name string, b []byte, loc *time.Location) ([]Line, e
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		where := fmt.Sprintf("%s:%d", name, line)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		if err != nil { // a *csv.ParseError names its line; FieldPos is only valid after a good record
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			break
 		}
+		line, _ := cr.FieldPos(0)
+		where := fmt.Sprintf("%s:%d", name, line)
 		amt, err := decimal.NewFromString(get(rec, "BilledCost"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: BilledCost %q is not a decimal", where, get(rec, "BilledCost")))

@@ -16,6 +16,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/procurement"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/bill"
+	"github.com/tokenmeter/tokenmeter/internal/procurement/chargeback"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/commit"
 )
 
@@ -247,4 +248,48 @@ ContractPeriodEnd, ContractPeriodStart, written_at)`)
 		}
 	}
 	return b.Send()
+}
+
+// ChargebackInputs reads a tenant's month from v_chargeback_spend_monthly
+// and v_chargeback_drivers_monthly; spend in another currency than currency
+// is an error (a statement is in one currency).
+func (s Store) ChargebackInputs(ctx context.Context, tenant, month, currency string) ([]chargeback.Spend, []chargeback.Driver, error) {
+	rows, err := s.Conn.Query(ctx, `SELECT cost_centre, workflow, provider, model, currency, cost
+FROM `+s.DB+`.v_chargeback_spend_monthly WHERE tenant = ? AND month = ? ORDER BY workflow, provider, model, cost_centre`, tenant, month)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chargeback spend: %w", err)
+	}
+	defer rows.Close()
+	var spend []chargeback.Spend
+	for rows.Next() {
+		sp := chargeback.Spend{Month: month}
+		var cur string
+		if err := rows.Scan(&sp.CostCentre, &sp.Workflow, &sp.Provider, &sp.Model, &cur, &sp.Cost); err != nil {
+			return nil, nil, err
+		}
+		if cur != currency {
+			return nil, nil, fmt.Errorf("spend of %s/%s is in %s, the rules' currency is %s", sp.Workflow, sp.Model, cur, currency)
+		}
+		spend = append(spend, sp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	drows, err := s.Conn.Query(ctx, `SELECT workflow, cost_centre, calls, outcomes
+FROM `+s.DB+`.v_chargeback_drivers_monthly WHERE tenant = ? AND month = ?`, tenant, month)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chargeback drivers: %w", err)
+	}
+	defer drows.Close()
+	var drivers []chargeback.Driver
+	for drows.Next() {
+		d := chargeback.Driver{Month: month}
+		var calls, outcomes uint64
+		if err := drows.Scan(&d.Workflow, &d.CostCentre, &calls, &outcomes); err != nil {
+			return nil, nil, err
+		}
+		d.Calls, d.Outcomes = int64(calls), int64(outcomes)
+		drivers = append(drivers, d)
+	}
+	return spend, drivers, drows.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/chx"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/bill"
+	"github.com/tokenmeter/tokenmeter/internal/procurement/chargeback"
 	"github.com/tokenmeter/tokenmeter/internal/procurement/commit"
 	"github.com/tokenmeter/tokenmeter/internal/testenv"
 )
@@ -40,6 +41,7 @@ type row struct {
 	fx, cur        string
 	attrs          map[string]string
 	reported       string
+	wf, cc         string
 }
 
 func insert(t *testing.T, conn driver.Conn, db string, rows []row) {
@@ -48,7 +50,7 @@ func insert(t *testing.T, conn driver.Conn, db string, rows []row) {
 tenant, provider, model, service_tier, input_tokens, cache_read_input_tokens, uncached_input_tokens, output_tokens,
 non_reasoning_output_tokens, attribute_keys, attribute_values, pricing_tier, price_id, cost_input, cost_cache_read, cost_output,
 list_cost, contracted_cost, effective_cost, pricing_currency, billing_currency, fx_rate, billed_effective_cost,
-reported_cost, reported_cost_currency, kafka_topic, kafka_partition, kafka_offset)`)
+reported_cost, reported_cost_currency, workflow, cost_centre, kafka_topic, kafka_partition, kafka_offset)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ reported_cost, reported_cost_currency, kafka_topic, kafka_partition, kafka_offse
 		}
 		if err := b.Append(r.id, r.at, r.at, "UTC", "acme", "openai", "gpt-4o-2024-08-06", "standard", r.in, r.read, r.in-r.read, r.out, r.out,
 			ks, vs, r.tier, "openai/gpt-4o/"+r.tier+"@2024-01-01", d(r.costIn), d(r.costRd), d(r.costOut), eff, eff, eff, "USD", r.cur,
-			d(r.fx), eff.Mul(d(r.fx)), rep, "USD", "priced", int32(0), int64(i)); err != nil {
+			d(r.fx), eff.Mul(d(r.fx)), rep, "USD", r.wf, r.cc, "priced", int32(0), int64(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,5 +194,36 @@ kafka_topic, kafka_partition, kafka_offset) VALUES ('x', 'processor', 'unknown_m
 	if err := conn.QueryRow(ctx, "SELECT sumIf(EffectiveCost, ChargeClass = ''), sumIf(EffectiveCost, ChargeClass = 'Correction') FROM "+db+".v_focus_usage_corrected").Scan(&orig, &corr); err != nil ||
 		!orig.Equal(d("3.02")) || !corr.Equal(d("0.3")) {
 		t.Fatalf("originals %s corrections %s %v", orig, corr, err)
+	}
+}
+
+func TestChargebackFromClickHouse(t *testing.T) {
+	conn, db := migrated(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	r := func(id, wf, cc, cost string) row {
+		return row{id: id, at: at, tier: "standard", in: 10, out: 1, costIn: cost, costRd: "0", costOut: "0", fx: "7.8", cur: "HKD", wf: wf, cc: cc}
+	}
+	// support is shared: A made 2 calls, B 1 (1.00 USD each = 7.80 HKD);
+	// legal is B's own (0.50 USD = 3.90 HKD).
+	insert(t, conn, db, []row{r("1", "support", "A", "1"), r("2", "support", "A", "1"), r("3", "support", "B", "1"), r("4", "legal", "B", "0.5")})
+	spend, drivers, err := Store{Conn: conn, DB: db}.ChargebackInputs(ctx, "acme", "2026-11", "HKD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &chargeback.Config{Currency: "HKD", Shared: []chargeback.SharedRule{{ID: "support-split", Workflow: "support", Driver: "calls"}}}
+	c.SetDefaults()
+	allocs, err := chargeback.Allocate(c, spend, drivers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := chargeback.Build(c, allocs)
+	// support 23.40 HKD split 2:1 → A 15.60, B 7.80; B also 3.90 direct.
+	got := map[string]string{}
+	for _, l := range st.Lines {
+		got[l.CostCentre] = l.Total.String()
+	}
+	if got["A"] != "15.6" || got["B"] != "11.7" || !st.Total["2026-11"].Equal(d("27.3")) {
+		t.Fatalf("statement %v total %s (spend %+v drivers %+v)", got, st.Total["2026-11"], spend, drivers)
 	}
 }

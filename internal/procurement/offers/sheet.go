@@ -191,8 +191,8 @@ func bpString(bp int64) string {
 
 // WriteTable writes the sheet for people (amounts rounded to cents).
 func (sh *Sheet) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "tenant %s, provider %s (amounts in the pricing currency)\n", sh.Tenant, sh.Provider)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "tenant %s, provider %s\t\n", sh.Tenant, sh.Provider)
 	head := "scenario\tlist\tcurrent"
 	for _, id := range sh.Offers {
 		head += "\t" + id
@@ -204,7 +204,10 @@ func (sh *Sheet) WriteTable(w io.Writer) error {
 			line += "\t" + procurement.Cents(row.Results[id].Cost)
 		}
 		counter := "-"
-		if row.Second != "" {
+		switch {
+		case row.Second != "" && row.CounterBP < 0:
+			counter = row.Second + ": no rate discount is enough (its fixed parts cost more)"
+		case row.Second != "":
 			counter = fmt.Sprintf("%s needs %s more off its rates", row.Second, bpString(row.CounterBP))
 		}
 		fmt.Fprintln(tw, line+"\t"+row.Winner+"\t"+counter+"\t")
@@ -221,11 +224,14 @@ func (sh *Sheet) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", rk.Offer, procurement.Cents(rk.CostP10), procurement.Cents(rk.CostP50),
 			procurement.Cents(rk.CostP90), procurement.Cents(rk.UnusedP10), procurement.Cents(rk.UnusedP50), procurement.Cents(rk.UnusedP90), be)
 	}
-	fmt.Fprintln(tw, "\t")
-	for _, row := range sh.Rows {
-		fmt.Fprintf(tw, "%s: %s\t\n", row.Scenario, row.Label)
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	fmt.Fprintln(w)
+	for _, row := range sh.Rows {
+		fmt.Fprintf(w, "%s: %s\n", row.Scenario, row.Label)
+	}
+	return nil
 }
 
 // CSVHeader is the sheet's CSV columns: one line per scenario and offer
