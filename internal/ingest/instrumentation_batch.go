@@ -301,6 +301,41 @@ func (m *SpanMapper) dedupe(b *batch, results []SpanResult, tenant string, now t
 			return true
 		})
 	}
+	// A span whose usage is the sum of two or more calls below it (an agent
+	// or framework span aggregating its children) reports nothing of its own.
+	type sum struct {
+		in, out int64
+		n       int
+		first   int
+	}
+	var sums map[int]*sum
+	for i := range results {
+		if !b.spans[i].usage || results[i].Err != nil || results[i].Duplicate {
+			continue
+		}
+		b.ancestors(i, func(j int) bool {
+			if !b.spans[j].usage || results[j].Err != nil || results[j].Duplicate {
+				return true
+			}
+			if sums == nil {
+				sums = map[int]*sum{}
+			}
+			sm := sums[j]
+			if sm == nil {
+				sm = &sum{first: i}
+				sums[j] = sm
+			}
+			sm.in += results[i].Event.InputTokens
+			sm.out += results[i].Event.OutputTokens
+			sm.n++
+			return false // only the nearest usage ancestor
+		})
+	}
+	for j, sm := range sums {
+		if ev := &results[j].Event; sm.n >= 2 && sm.in == ev.InputTokens && sm.out == ev.OutputTokens {
+			mark(j, sm.first)
+		}
+	}
 	if m.calls == nil {
 		return
 	}

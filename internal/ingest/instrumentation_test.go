@@ -252,6 +252,23 @@ func TestOneEventPerModelCall(t *testing.T) {
 			t.Fatalf("events %+v duplicates %d", got.events, got.duplicates)
 		}
 	})
+	t.Run("an agent span summing its two calls: the two calls only", func(t *testing.T) {
+		agent := fakeSpan{scope: "agent.framework", span: 2, parent: 1, attrs: anthropicUsage(map[string]any{
+			"gen_ai.operation.name": "invoke_agent", "gen_ai.usage.input_tokens": 1700, "gen_ai.usage.output_tokens": 800,
+			"gen_ai.usage.cache_read.input_tokens": 800, "gen_ai.usage.cache_creation.input_tokens": 200})}
+		c1 := fakeSpan{scope: "opentelemetry.instrumentation.anthropic", span: 3, parent: 2, attrs: anthropicUsage(nil)}
+		c2 := fakeSpan{scope: "opentelemetry.instrumentation.anthropic", span: 4, parent: 2, attrs: anthropicUsage(map[string]any{
+			"gen_ai.usage.input_tokens": 700, "gen_ai.usage.output_tokens": 300})}
+		got := mapAll(t, NewSpanMapper(DefaultAttributeSources()), traceOf(t, nil, workflowSpan(), agent, c1, c2))
+		if len(got.events) != 2 || got.duplicates != 1 {
+			t.Fatalf("events %d duplicates %d", len(got.events), got.duplicates)
+		}
+		for _, e := range got.events {
+			if e.SpanID == "0000000000000002" {
+				t.Errorf("the agent's aggregate was kept: %+v", e)
+			}
+		}
+	})
 	t.Run("parent and child with different usage: two calls", func(t *testing.T) {
 		parent := fakeSpan{scope: "agent.framework", span: 2, parent: 1, attrs: anthropicUsage(map[string]any{"gen_ai.usage.output_tokens": 600})}
 		child := fakeSpan{scope: "opentelemetry.instrumentation.anthropic", span: 3, parent: 2, attrs: anthropicUsage(nil)}
