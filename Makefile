@@ -13,7 +13,10 @@ GO = $(eval GO := $$(or $$(shell deploy/local/ensure-go.sh),$$(error no Go toolc
 BENCH ?= .
 BENCHTIME ?= 1s
 
-.PHONY: build test fuzz soak demo bench bench-e2e lint vet clean services services-stop services-status help
+.PHONY: generate build test fuzz soak demo bench bench-e2e lint vet clean services services-stop services-status help
+
+generate: ## regenerate the Go of schemas/proto (protoc: Debian protobuf-compiler; protoc-gen-go: the version go.mod pins)
+	GO=$(GO) schemas/proto/generate.sh
 
 build: ## build bin/tokenmeter
 	$(GO) build -o bin/tokenmeter ./cmd/tokenmeter

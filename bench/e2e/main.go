@@ -384,6 +384,22 @@ func procCPU(pid int) float64 {
 	return (ut + st) / 100 // USER_HZ = 100 on Linux
 }
 
+// servicePID is the pid of the ClickHouse or Kafka this run uses: $env, else
+// the pid file deploy/local wrote for this checkout, else the first process
+// named comm (on a machine shared by several checkouts that may be another
+// one's: set the env or use deploy/local).
+func servicePID(env, pidFile, comm, arg string) int {
+	if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
+		return v
+	}
+	if b, err := os.ReadFile(pidFile); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v > 0 {
+			return v
+		}
+	}
+	return findPID(comm, arg)
+}
+
 // findPID returns the first process whose comm is comm and whose command line contains arg.
 func findPID(comm, arg string) int {
 	ents, _ := os.ReadDir("/proc")
@@ -409,10 +425,10 @@ func (b *bench) cpu() cpuSnap {
 	for name, p := range b.procs {
 		s[name] = procCPU(p.cmd.Process.Pid)
 	}
-	if pid := findPID("clickhouse-serv", ""); pid > 0 {
+	if pid := servicePID("CLICKHOUSE_PID", ".local/clickhouse/clickhouse-server.pid", "clickhouse-serv", ""); pid > 0 {
 		s["clickhouse"] = procCPU(pid)
 	}
-	if pid := findPID("java", "kafka.Kafka"); pid > 0 {
+	if pid := servicePID("KAFKA_PID", ".local/kafka/kafka.pid", "java", "kafka.Kafka"); pid > 0 {
 		s["kafka"] = procCPU(pid)
 	}
 	s["harness"] = procCPU(os.Getpid())

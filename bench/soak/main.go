@@ -59,6 +59,7 @@ func run() error {
 	only := flag.String("only", "", "send only this hostile kind (e.g. bracket-bomb)")
 	memLimit := flag.Int64("memory-limit", 512<<20, "limits.memory_limit for the process")
 	maxRSS := flag.Int64("max-rss", 1<<30, "fail above this RSS (bytes)")
+	fsync := flag.Bool("fsync", true, "kafka.embedded.fsync")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "tokenmeter-soak-")
@@ -71,7 +72,7 @@ func run() error {
 	cfg := fmt.Sprintf(`roles: [collector, processor]
 http: {listen: %q}
 kafka:
-  embedded: {listen: %q, data_dir: %q}
+  embedded: {listen: %q, data_dir: %q, fsync: %v}
   topics: {partitions: 6}
 limits: {memory_limit: %d}
 collector:
@@ -86,7 +87,7 @@ pricing:
   fx: %q
 processor:
   transactional_id: soak-processor
-`, *httpAddr, *broker, filepath.Join(dir, "kafka"), *memLimit, *otlpHTTP,
+`, *httpAddr, *broker, filepath.Join(dir, "kafka"), *fsync, *memLimit, *otlpHTTP,
 		filepath.Join(root, "pipelines/prices/catalogue.yaml"), filepath.Join(root, "pipelines/prices/fx.csv"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -238,7 +239,7 @@ loop:
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	fmt.Printf("soak: %s, %d good events sent, memory_limit %d MiB\n", *dur, good.Load(), *memLimit>>20)
+	fmt.Printf("soak: %s, %d good events sent, memory_limit %d MiB, fsync %v\n", *dur, good.Load(), *memLimit>>20, *fsync)
 	for _, k := range keys {
 		fmt.Printf("  %-24s %d\n", k, answers[k])
 	}

@@ -28,7 +28,7 @@ func webhookReceiverCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("webhook-receiver", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9099", "address to listen on")
 	secret := fs.String("secret", envOr("TOKENMETER_WEBHOOK_SECRET", "demo-webhook-secret"),
-		"shared HMAC secret (env TOKENMETER_WEBHOOK_SECRET); empty accepts unsigned deliveries")
+		"shared HMAC secret, or several comma-separated while rotating (env TOKENMETER_WEBHOOK_SECRET); empty accepts unsigned deliveries")
 	tolerance := fs.Duration("tolerance", 5*time.Minute, "largest accepted age of X-Tokenmeter-Timestamp")
 	failFirst := fs.Int("fail-first", 0, "answer 503 to the first N attempts of each alert")
 	if err := fs.Parse(args); err != nil {

@@ -209,6 +209,6 @@ func pricerFor(cfg *app.Config, tenantID string) (func(*event.UsageEvent) (decim
 		if err := engine.Price(ev, currency, &out); err != nil {
 			return decimal.Decimal{}, "", err
 		}
-		return out.BilledEffectiveCost, out.BillingCurrency, nil
+		return out.BilledEffectiveCost.Decimal(), out.BillingCurrency, nil
 	}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/telemetry"
 	"github.com/tokenmeter/tokenmeter/internal/testenv"
@@ -210,7 +211,7 @@ processor:
 			if got != w2 {
 				t.Errorf("%s: got %+v\n want %+v", wf, got, w2)
 			}
-			if !e.ListCost.Equal(decimal.RequireFromString(w.cost)) {
+			if !e.ListCost.Decimal().Equal(decimal.RequireFromString(w.cost)) {
 				t.Errorf("%s: list cost %s, want %s", wf, e.ListCost, w.cost)
 			}
 			if wf == "zero-code-app" {
@@ -278,7 +279,7 @@ func readPriced(t *testing.T, broker string, n int) []event.PricedUsageEvent {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			var p event.PricedUsageEvent
-			if err := json.Unmarshal(r.Value, &p); err != nil {
+			if err := contract.DecodePriced(r.Value, &p); err != nil {
 				t.Errorf("priced record: %v", err)
 				return
 			}

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,4 +196,39 @@ func keyPEM(t *testing.T, k *ecdsa.PrivateKey) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+}
+
+// The limits, http and embedded-broker settings of issue 17 are validated
+// with their paths, like every other section.
+func TestValidateLimitsAndExposure(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(write(t, `
+roles: [collector]
+http: {listen: ":8080", metrics_listen: ":8080", read_timeout: -1s, tls: {cert_file: /nonexistent.pem}}
+limits: {max_depth: 1, max_string_bytes: 10, max_tokens: 9223372036854775807, max_record_bytes: 1048576, memory_limit: 1000}
+kafka: {embedded: {listen: "0.0.0.0:19092"}}
+tenants: [{id: acme, time_zone: UTC, token_env: [X]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("validated")
+	}
+	for _, want := range []string{
+		"http.read_timeout: must not be negative",
+		"http.tls: cert_file and key_file must be set together",
+		"http.metrics_listen: \":8080\" is also listen",
+		"limits.max_depth: must be between 2 and 1000; got 1",
+		"limits.max_string_bytes: must be at least 64; got 10",
+		"limits.max_tokens: must be between 1 and 1e15",
+		"limits.max_record_bytes: must be between 4096 and 524294",
+		"limits.memory_limit: 1000 bytes is below 64 MiB",
+		"kafka.embedded.listen: \"0.0.0.0:19092\" is not a loopback address",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
 }

@@ -208,7 +208,7 @@ func (r *Budget) estimate(t *tenant.Tenant, cr *CheckRequest) (estimate, error) 
 		if err := r.prices.Price(&ev, t.ReportingCurrency, &out); err != nil {
 			return estimate{}, fmt.Errorf("cannot price %s/%s: %w", cr.Provider, cr.Model, err)
 		}
-		est.cost = out.BilledEffectiveCost
+		est.cost = out.BilledEffectiveCost.Decimal()
 	}
 	return est, nil
 }

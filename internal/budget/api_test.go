@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 )
@@ -23,7 +24,7 @@ type fixedPricer struct{}
 
 func (fixedPricer) Price(ev *event.UsageEvent, cur string, out *event.PricedUsageEvent) error {
 	out.BillingCurrency = cur
-	out.BilledEffectiveCost = decimal.NewFromInt(ev.InputTokens + ev.OutputTokens).Mul(decimal.RequireFromString("0.01"))
+	out.BilledEffectiveCost = money.MustDecimal(decimal.NewFromInt(ev.InputTokens + ev.OutputTokens).Mul(decimal.RequireFromString("0.01")))
 	return nil
 }
 

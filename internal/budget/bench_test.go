@@ -2,7 +2,6 @@ package budget
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
 
@@ -56,7 +56,11 @@ func BenchmarkAccountPricedEvent(b *testing.B) {
 		BudgetConfig{ID: "tok", Tenant: "acme", Amount: "1000000000000", Unit: UnitTokens})
 	ev := priced("x", "acme", "w", clock.Now().Add(-time.Minute), "0.123456789012")
 	ev.Team, ev.UserID, ev.PriceID, ev.TaskID = "legal", "u-1", "openai/gpt-4o/standard@2024-08-06", "t"
-	raw, _ := json.Marshal(ev)
+	var enc contract.Encoder
+	raw, err := enc.AppendPriced(nil, ev)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		var e event.PricedUsageEvent

@@ -146,6 +146,12 @@ type WebhookConfig struct {
 	// X-Tokenmeter-Signature). Put it in env: `secret: ${ACME_HOOK_SECRET}`.
 	// Empty: deliveries are not signed.
 	Secret string `yaml:"secret"`
+	// Secrets are more signing secrets, for rotation without downtime:
+	// every delivery carries one signature per secret (Secret first), so a
+	// receiver holding either the old or the new secret verifies it. Rotate
+	// by adding the new secret here, moving receivers to it, then removing
+	// the old one. Put them in env too.
+	Secrets []string `yaml:"secrets"`
 	// Format is "generic" (default: the alert JSON) or "slack".
 	Format string `yaml:"format"`
 }

@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
 
@@ -287,18 +287,16 @@ func (a *alerter) fire(ctx context.Context, al event.Alert) {
 		return
 	}
 	rec := &kgo.Record{Topic: a.topic, Key: []byte(al.BudgetID), Value: val}
-	b := backoff.NewExponentialBackOff()
-	b.MaxInterval = 10 * time.Second
-	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+	_, _, err = retry.Do(ctx, retry.Policy{Initial: 500 * time.Millisecond, Max: 10 * time.Second}, func() (struct{}, error) {
 		err := a.produceOnce(ctx, rec, al)
 		if isFenced(err) {
-			return struct{}{}, backoff.Permanent(err)
+			return struct{}{}, retry.Permanent(err)
 		}
 		if err != nil {
 			a.log.Warn("produce alert, retrying", "alert_id", al.AlertID, "err", err)
 		}
 		return struct{}{}, err
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	})
 	if err != nil {
 		if isFenced(err) {
 			a.active.Store(false)
@@ -442,42 +440,9 @@ func (a *accountant) run(ctx context.Context) error {
 	}
 }
 
-// pricedView is the part of a PricedUsageEvent budgets read. Decoding only
-// these fields skips a dozen decimal parses per record (the JSON field names
-// are event.PricedUsageEvent's).
-type pricedView struct {
-	EventID             string            `json:"event_id"`
-	EventTime           time.Time         `json:"event_time"`
-	Tenant              string            `json:"tenant"`
-	Provider            string            `json:"provider"`
-	Model               string            `json:"model"`
-	InputTokens         int64             `json:"input_tokens"`
-	OutputTokens        int64             `json:"output_tokens"`
-	Workflow            string            `json:"workflow"`
-	UserID              string            `json:"user_id"`
-	Team                string            `json:"team"`
-	Attributes          map[string]string `json:"attributes"`
-	PricingCurrency     string            `json:"pricing_currency"`
-	EffectiveCost       decimal.Decimal   `json:"effective_cost"`
-	BillingCurrency     string            `json:"billing_currency"`
-	BilledEffectiveCost decimal.Decimal   `json:"billed_effective_cost"`
-}
-
-// decodePriced reads the fields budgets need from a priced.v1 record.
+// decodePriced reads a priced.v1 record (the contract in schemas/proto).
 func decodePriced(b []byte, ev *event.PricedUsageEvent) error {
-	var v pricedView
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	if v.EventID == "" || v.Tenant == "" {
-		return errors.New("event_id and tenant are required")
-	}
-	ev.EventID, ev.EventTime, ev.Tenant, ev.Provider, ev.Model = v.EventID, v.EventTime, v.Tenant, v.Provider, v.Model
-	ev.InputTokens, ev.OutputTokens = v.InputTokens, v.OutputTokens
-	ev.Workflow, ev.UserID, ev.Team, ev.Attributes = v.Workflow, v.UserID, v.Team, v.Attributes
-	ev.PricingCurrency, ev.EffectiveCost = v.PricingCurrency, v.EffectiveCost
-	ev.BillingCurrency, ev.BilledEffectiveCost = v.BillingCurrency, v.BilledEffectiveCost
-	return nil
+	return contract.DecodePriced(b, ev)
 }
 
 func (a *accountant) account(ctx context.Context, r *kgo.Record) {

@@ -77,9 +77,9 @@ func (d *definition) cost(ev *event.PricedUsageEvent) (decimal.Decimal, bool) {
 	case d.Unit == UnitTokens:
 		return decimal.NewFromInt(ev.InputTokens + ev.OutputTokens), true
 	case ev.BillingCurrency == d.Currency:
-		return ev.BilledEffectiveCost, true
+		return ev.BilledEffectiveCost.Decimal(), true
 	case ev.PricingCurrency == d.Currency:
-		return ev.EffectiveCost, true
+		return ev.EffectiveCost.Decimal(), true
 	}
 	return decimal.Zero, false
 }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
 
@@ -73,8 +75,8 @@ func priced(id, tenantID, workflow string, at time.Time, hkd string) *event.Pric
 	ev.Provider, ev.Model = "openai", "gpt-4o"
 	ev.InputTokens, ev.OutputTokens = 1000, 100
 	ev.BillingCurrency, ev.PricingCurrency = "HKD", "USD"
-	ev.BilledEffectiveCost = decimal.RequireFromString(hkd)
-	ev.EffectiveCost = ev.BilledEffectiveCost.Div(decimal.NewFromInt(8))
+	ev.BilledEffectiveCost = money.MustDecimal(decimal.RequireFromString(hkd))
+	ev.EffectiveCost = money.MustDecimal(decimal.RequireFromString(hkd).Div(decimal.NewFromInt(8)))
 	return ev
 }
 
@@ -410,28 +412,41 @@ func TestDedupeWindowBoundsRememberedEventIDs(t *testing.T) {
 	}
 }
 
-// The slim decoder reads every field the ledger uses, under the JSON names
-// event.PricedUsageEvent writes.
+// The budget role reads every field the ledger uses from the priced.v1
+// contract, and still reads JSON records written before it.
 func TestDecodePricedKeepsWhatBudgetsUse(t *testing.T) {
 	in := priced("e1", "acme", "legal", time.Date(2026, 11, 20, 11, 0, 0, 0, hkt), "12.345678901234")
 	in.Team, in.UserID, in.Attributes = "legal", "u-7", map[string]string{AttrRequestID: "r1"}
-	raw, err := json.Marshal(in)
+	var enc contract.Encoder
+	bin, err := enc.AppendPriced(nil, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got event.PricedUsageEvent
-	if err := decodePriced(raw, &got); err != nil {
+	legacy, err := json.Marshal(in)
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, raw := range [][]byte{bin, legacy} {
+		var got event.PricedUsageEvent
+		if err := decodePriced(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		checkDecoded(t, in, &got)
+	}
+	var got event.PricedUsageEvent
+	if decodePriced([]byte(`{"tenant":"acme"}`), &got) == nil {
+		t.Fatal("a record without event_id decoded")
+	}
+}
+
+func checkDecoded(t *testing.T, in, got *event.PricedUsageEvent) {
+	t.Helper()
 	if got.EventID != "e1" || got.Tenant != "acme" || got.Workflow != "legal" || got.Team != "legal" || got.UserID != "u-7" ||
 		!got.EventTime.Equal(in.EventTime) || got.Provider != "openai" || got.Model != "gpt-4o" ||
 		got.InputTokens != 1000 || got.OutputTokens != 100 || got.BillingCurrency != "HKD" || got.PricingCurrency != "USD" ||
-		got.BilledEffectiveCost.String() != "12.345678901234" || !got.EffectiveCost.Equal(in.EffectiveCost) ||
+		got.BilledEffectiveCost.String() != "12.345678901234" || got.EffectiveCost != in.EffectiveCost ||
 		got.Attributes[AttrRequestID] != "r1" {
 		t.Fatalf("decoded %+v", got)
-	}
-	if decodePriced([]byte(`{"tenant":"acme"}`), &got) == nil {
-		t.Fatal("a record without event_id decoded")
 	}
 }
 

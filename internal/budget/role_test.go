@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/role"
@@ -56,8 +57,12 @@ func produce(t *testing.T, kc kafkax.Config, evs ...*event.PricedUsageEvent) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	var enc contract.Encoder
 	for _, ev := range evs {
-		v, _ := json.Marshal(ev)
+		v, err := enc.AppendPriced(nil, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
 		rec := &kgo.Record{Topic: kc.Topics.Priced, Key: event.RecordKey(ev.Tenant, ev.Workflow), Value: v}
 		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,8 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/cenkalti/backoff/v5"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
@@ -30,7 +29,8 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// HeaderTimestamp is the Unix time (seconds) the delivery was signed at.
 	HeaderTimestamp = "X-Tokenmeter-Timestamp"
-	// HeaderSignature is "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)).
+	// HeaderSignature is "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)),
+	// one per signing secret, separated by ", " while secrets are rotated.
 	HeaderSignature = "X-Tokenmeter-Signature"
 )
 
@@ -43,11 +43,31 @@ func Sign(secret, timestamp string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// VerifySignature checks a delivery's signature in constant time and that
-// its timestamp is within tolerance of now (0 skips the age check).
-func VerifySignature(secret, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
-	want := Sign(secret, timestamp, body)
-	if !hmac.Equal([]byte(want), []byte(signature)) {
+// SignAll returns the X-Tokenmeter-Signature value with one signature per
+// secret (rotation: old and new secrets both sign).
+func SignAll(secrets []string, timestamp string, body []byte) string {
+	parts := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		parts = append(parts, Sign(s, timestamp, body))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// VerifySignature checks a delivery's signatures in constant time — it is
+// genuine when any of them was made with any of secrets (comma-separated,
+// so a receiver can hold the old and the new secret while rotating) — and
+// that its timestamp is within tolerance of now (0 skips the age check).
+func VerifySignature(secrets, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
+	ok := false
+	for _, secret := range strings.Split(secrets, ",") {
+		want := []byte(Sign(strings.TrimSpace(secret), timestamp, body))
+		for _, got := range strings.Split(signature, ",") {
+			if hmac.Equal(want, []byte(strings.TrimSpace(got))) {
+				ok = true
+			}
+		}
+	}
+	if !ok {
 		return errors.New("signature mismatch")
 	}
 	if tolerance > 0 {
@@ -119,6 +139,17 @@ type deliverer struct {
 	started atomic.Int64
 }
 
+// signingSecrets are Secret and Secrets, empty ones left out.
+func (h WebhookConfig) signingSecrets() []string {
+	var out []string
+	for _, s := range append([]string{h.Secret}, h.Secrets...) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // hookID names a webhook without its URL (Slack URLs are secrets).
 func hookID(url string) string {
 	s := sha256.Sum256([]byte(url))
@@ -180,23 +211,18 @@ func (w *deliverer) send(ctx context.Context, a event.Alert, d *definition, h We
 	if err != nil {
 		return 0, fmt.Errorf("encode: %w", err)
 	}
-	attempts := 0
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = w.initial
-	b.MaxInterval = time.Minute
-	_, err = backoff.Retry(ctx, func() (struct{}, error) {
-		attempts++
+	_, attempts, err := retry.Do(ctx, retry.Policy{Initial: w.initial, Max: time.Minute, MaxElapsed: w.maxElapsed}, func() (struct{}, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
 		if err != nil {
-			return struct{}{}, backoff.Permanent(err)
+			return struct{}{}, retry.Permanent(err)
 		}
 		ts := strconv.FormatInt(w.now().Unix(), 10)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "tokenmeter-budget")
 		req.Header.Set(HeaderIdempotencyKey, a.AlertID)
 		req.Header.Set(HeaderTimestamp, ts)
-		if h.Secret != "" {
-			req.Header.Set(HeaderSignature, Sign(h.Secret, ts, body))
+		if secrets := h.signingSecrets(); len(secrets) > 0 {
+			req.Header.Set(HeaderSignature, SignAll(secrets, ts, body))
 		}
 		resp, err := w.client.Do(req)
 		if err != nil {
@@ -210,9 +236,9 @@ func (w *deliverer) send(ctx context.Context, a event.Alert, d *definition, h We
 		case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 			return struct{}{}, fmt.Errorf("receiver answered %s", resp.Status)
 		default:
-			return struct{}{}, backoff.Permanent(fmt.Errorf("receiver answered %s", resp.Status))
+			return struct{}{}, retry.Permanent(fmt.Errorf("receiver answered %s", resp.Status))
 		}
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(w.maxElapsed))
+	})
 	return attempts, err
 }
 

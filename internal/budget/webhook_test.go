@@ -144,3 +144,36 @@ func TestWebhookSlackFormatAndPermanentFailure(t *testing.T) {
 		t.Fatalf("404: attempts %v err %v", res[0], res[1])
 	}
 }
+
+// Secrets rotate without downtime: during a rotation every delivery carries
+// a signature per secret, so a receiver on the old secret and one already
+// on the new secret both verify it; a receiver may also hold both.
+func TestWebhookSecretRotation(t *testing.T) {
+	srv, deliveries := flakyReceiver(t, 0)
+	d, done := testDeliverer(t)
+	def := &definition{ID: "b", Owner: "o", Webhooks: []WebhookConfig{{URL: srv.URL, Secret: "old-secret", Secrets: []string{"new-secret"}, Format: FormatGeneric}}}
+	d.deliver(testAlert(), def, nil)
+	if res := <-done; res[1] != nil {
+		t.Fatal(res[1])
+	}
+	dl := deliveries()[0]
+	ts, sig := dl.header.Get(HeaderTimestamp), dl.header.Get(HeaderSignature)
+	// Independent HMACs, in the configured order.
+	var want []string
+	for _, s := range []string{"old-secret", "new-secret"} {
+		m := hmac.New(sha256.New, []byte(s))
+		m.Write([]byte(ts + "." + string(dl.body)))
+		want = append(want, "sha256="+hex.EncodeToString(m.Sum(nil)))
+	}
+	if sig != strings.Join(want, ", ") {
+		t.Fatalf("signature header %q, want %q", sig, strings.Join(want, ", "))
+	}
+	for _, receiver := range []string{"old-secret", "new-secret", "new-secret,old-secret"} {
+		if err := VerifySignature(receiver, ts, sig, dl.body, time.Now(), time.Hour); err != nil {
+			t.Errorf("receiver with %q: %v", receiver, err)
+		}
+	}
+	if err := VerifySignature("retired-secret", ts, sig, dl.body, time.Now(), time.Hour); err == nil {
+		t.Error("a secret no longer configured verified")
+	}
+}

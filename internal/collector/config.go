@@ -55,6 +55,9 @@ type OTLPConfig struct {
 	// HTTPListen is the OTLP/HTTP address (POST /v1/traces, protobuf or JSON).
 	// Default ":4318"; "" disables it.
 	HTTPListen *string `yaml:"http_listen"`
+	// ReadTimeout bounds reading one OTLP/HTTP request, body included (a
+	// slow sender is dropped, as on the API server). Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// TLS, when cert_file is set, serves both OTLP listeners over TLS.
 	// (The main API server has its own, http.tls.)
 	TLS TLSConfig `yaml:"tls"`
@@ -162,6 +165,9 @@ func (c *Config) ApplyDefaults() {
 		s := ":4317"
 		c.OTLP.GRPCListen = &s
 	}
+	if c.OTLP.ReadTimeout == 0 {
+		c.OTLP.ReadTimeout = 30 * time.Second
+	}
 	if c.OTLP.HTTPListen == nil {
 		s := ":4318"
 		c.OTLP.HTTPListen = &s
@@ -191,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Producer.DeliveryTimeout < 0 {
 		bad("producer.delivery_timeout: must not be negative")
+	}
+	if c.OTLP.ReadTimeout < 0 {
+		bad("otlp.read_timeout: must not be negative")
 	}
 	if c.Producer.Linger < 0 {
 		bad("producer.linger: must not be negative")

@@ -24,8 +24,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/role"
+	"github.com/tokenmeter/tokenmeter/internal/telemetry"
+	"github.com/tokenmeter/tokenmeter/internal/testenv"
 )
 
 // Regression tests for the attacks of issue 17 that reach the collector.
@@ -196,16 +199,69 @@ func TestHostileOversizedRecordIsRefusedWithItsFields(t *testing.T) {
 
 // Item 5: a request the broker refuses for its size (here a topic with a
 // small max.message.bytes) was answered 503 "retry": clients retried
-// forever. It is a 413 now.
+// forever. It is a 413 now, on kfake and on Apache Kafka.
 func TestHostileBrokerSizeRefusalIs413(t *testing.T) {
 	h := newHarness(t, nil)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.kcfg.Brokers...))
+	checkBrokerSizeRefusal(t, h.kcfg, func(body []byte) int {
+		return h.post(t, "/v1/usage", acmeToken, "application/json", body).Code
+	})
+}
+
+func TestHostileBrokerSizeRefusalIs413RealKafka(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	var kcfg kafkax.Config
+	kcfg.Brokers = brokers
+	prefix := testenv.TopicPrefix(t)
+	kcfg.Topics.Usage, kcfg.Topics.Outcomes = prefix+"usage", prefix+"outcomes"
+	kcfg.Topics.Priced, kcfg.Topics.DLQ, kcfg.Topics.Alerts = prefix+"priced", prefix+"dlq", prefix+"alerts"
+	kcfg.Topics.Partitions = 1
+	kcfg.ApplyDefaults()
+	admin, err := kgo.NewClient(kcfg.ClientOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, admin, kcfg.Topics, nil, kcfg.Topics.Usage); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteTopics(admin, kcfg.Topics.Usage) })
+	cfg := Config{}
+	cfg.OTLP.GRPCListen, cfg.OTLP.HTTPListen = off(), off()
+	cfg.ApplyDefaults()
+	tel := telemetry.Discard()
+	c, err := New(cfg, role.Deps{Logger: tel.Logger, Meter: tel.Meter, MeterProvider: tel.MeterProvider,
+		Kafka: kcfg, Tenants: testTenants(t), Mux: http.NewServeMux()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = func() time.Time { return testNow }
+	if err := c.Start(ctx, make(chan error, 4)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
+	checkBrokerSizeRefusal(t, kcfg, func(body []byte) int {
+		r := httptest.NewRequest(http.MethodPost, "/v1/usage", bytes.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+acmeToken)
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		c.deps.Mux.ServeHTTP(w, r)
+		return w.Code
+	})
+}
+
+// checkBrokerSizeRefusal lowers the usage topic's max.message.bytes to 2000
+// and posts a 3 KB (incompressible) event: the broker refuses it.
+func checkBrokerSizeRefusal(t *testing.T, kcfg kafkax.Config, post func([]byte) int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kcfg.ClientOpts()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	small := "2000"
-	resp, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &small}}, h.kcfg.Topics.Usage)
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &small}}, kcfg.Topics.Usage)
 	if err == nil {
 		for _, r := range resp {
 			if r.Err != nil {
@@ -218,9 +274,18 @@ func TestHostileBrokerSizeRefusalIs413(t *testing.T) {
 	}
 	ev := fmt.Sprintf(`{"event_id":"mid","event_time":"2026-11-28T10:00:00Z","provider":"openai","model":"m","input_tokens":1,"output_tokens":1,"attributes":{"a":%q,"b":%q,"c":%q}}`,
 		randomHex(t, 500), randomHex(t, 500), randomHex(t, 500)) // incompressible: the producer compresses batches
-	w := h.post(t, "/v1/usage", acmeToken, "application/json", []byte(ev))
-	if w.Code != http.StatusRequestEntityTooLarge {
-		t.Errorf("broker refused for size: %d %s (want 413, never 503)", w.Code, w.Body)
+	// The new topic config reaches the partition leader within moments on
+	// Apache Kafka; until then the event is accepted (202), never a 503.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code := post([]byte(ev))
+		if code == http.StatusRequestEntityTooLarge {
+			return
+		}
+		if code != http.StatusAccepted || time.Now().After(deadline) {
+			t.Fatalf("broker refused for size: %d (want 413, never 503)", code)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

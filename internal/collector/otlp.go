@@ -65,7 +65,8 @@ func (c *Collector) startOTLP(fatal chan<- error) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("POST /v1/traces", c.OTLPHTTPHandler())
-		c.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg,
+		c.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: c.cfg.OTLP.ReadTimeout,
+			IdleTimeout: 2 * time.Minute, TLSConfig: tlsCfg,
 			ErrorLog: slog.NewLogLogger(c.deps.Logger.Handler(), slog.LevelWarn)}
 		c.OTLPHTTPAddr = ln.Addr().String()
 		srv := c.httpSrv

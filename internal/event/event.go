@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tokenmeter/tokenmeter/internal/money"
 )
 
 // Topic names used between roles. They can be prefixed in config (kafka.topic_prefix)
@@ -200,30 +202,40 @@ type PricedUsageEvent struct {
 	UncachedInputTokens   int64 `json:"uncached_input_tokens"`
 	NonReasoningOutTokens int64 `json:"non_reasoning_output_tokens"`
 
-	CostInput      decimal.Decimal `json:"cost_input"`
-	CostCacheRead  decimal.Decimal `json:"cost_cache_read"`
-	CostCacheWrite decimal.Decimal `json:"cost_cache_write"`
-	CostOutput     decimal.Decimal `json:"cost_output"`
-	CostReasoning  decimal.Decimal `json:"cost_reasoning"`
-	CostUnits      decimal.Decimal `json:"cost_units"`
+	// Every amount below is rounded once, half to even, to money.Scale (the
+	// storage scale) from the exact product: what Kafka carries is what
+	// ClickHouse and the budget ledger hold.
+	CostInput      money.Amount `json:"cost_input"`
+	CostCacheRead  money.Amount `json:"cost_cache_read"`
+	CostCacheWrite money.Amount `json:"cost_cache_write"`
+	CostOutput     money.Amount `json:"cost_output"`
+	CostReasoning  money.Amount `json:"cost_reasoning"`
+	CostUnits      money.Amount `json:"cost_units"`
 
-	PricingCurrency string          `json:"pricing_currency"` // USD
-	ListCost        decimal.Decimal `json:"list_cost"`
-	ContractedCost  decimal.Decimal `json:"contracted_cost"`
-	EffectiveCost   decimal.Decimal `json:"effective_cost"`
+	PricingCurrency string       `json:"pricing_currency"` // USD
+	ListCost        money.Amount `json:"list_cost"`
+	ContractedCost  money.Amount `json:"contracted_cost"`
+	EffectiveCost   money.Amount `json:"effective_cost"`
 	// CacheSavings is what cached reads saved against the uncached input price, at list price.
-	CacheSavings decimal.Decimal `json:"cache_savings"`
+	CacheSavings money.Amount `json:"cache_savings"`
 
-	BillingCurrency string          `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
-	FXRate          decimal.Decimal `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency
-	FXDate          string          `json:"fx_date"`          // YYYY-MM-DD of the rate used
+	BillingCurrency string       `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
+	FXRate          money.Amount `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency (rounded to money.Scale; billed costs use the exact rate)
+	FXDate          string       `json:"fx_date"`          // YYYY-MM-DD of the rate used
 	// FXStale: the rate used is older than pricing.fx_max_age before the
 	// event (the rates file was not kept up to date).
-	FXStale              bool            `json:"fx_stale,omitempty"`
-	BilledListCost       decimal.Decimal `json:"billed_list_cost"`
-	BilledContractedCost decimal.Decimal `json:"billed_contracted_cost"`
-	BilledEffectiveCost  decimal.Decimal `json:"billed_effective_cost"`
-	BilledCacheSavings   decimal.Decimal `json:"billed_cache_savings"`
+	FXStale              bool         `json:"fx_stale,omitempty"`
+	BilledListCost       money.Amount `json:"billed_list_cost"`
+	BilledContractedCost money.Amount `json:"billed_contracted_cost"`
+	BilledEffectiveCost  money.Amount `json:"billed_effective_cost"`
+	BilledCacheSavings   money.Amount `json:"billed_cache_savings"`
+
+	// LocalDate and TimeZone are event_time's calendar day in the tenant's
+	// reporting time zone and that zone's name, set by the processor from
+	// its tenant config, so every sink stores the same day whatever its own
+	// config says.
+	LocalDate string `json:"local_date"` // YYYY-MM-DD
+	TimeZone  string `json:"time_zone"`  // IANA name, e.g. Asia/Hong_Kong
 
 	PricedAt time.Time `json:"priced_at"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tokenmeter/tokenmeter/internal/limits"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 )
 
 var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -106,7 +107,7 @@ func TestOutcomeValidate(t *testing.T) {
 }
 
 func TestMoneyStaysExactInJSON(t *testing.T) {
-	p := PricedUsageEvent{EffectiveCost: decimal.RequireFromString("0.000000000001")}
+	p := PricedUsageEvent{EffectiveCost: money.FromCoef(1)} // 10^-12
 	b, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestMoneyStaysExactInJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !back.EffectiveCost.Equal(p.EffectiveCost) {
+	if back.EffectiveCost != p.EffectiveCost {
 		t.Fatalf("round trip changed %s to %s", p.EffectiveCost, back.EffectiveCost)
 	}
 }

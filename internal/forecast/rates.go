@@ -105,7 +105,7 @@ func (c *rateCache) rates(model, tier string, month Month, at time.Time, t Class
 		if err != nil {
 			return decimal.Zero, err
 		}
-		return p.EffectiveCost.Sub(base.EffectiveCost), nil
+		return p.EffectiveCost.Decimal().Sub(base.EffectiveCost.Decimal()), nil
 	}
 	r := ClassRates{Currency: base.PricingCurrency, PriceID: base.PriceID, ContractID: base.ContractID}
 	for _, d := range []struct {

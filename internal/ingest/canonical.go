@@ -30,6 +30,9 @@ type ItemError struct {
 	Problems []event.FieldError `json:"problems,omitempty"`
 }
 
+// Permanent says retrying cannot help (internal/retry's classification).
+func (e *ItemError) Permanent() bool { return true }
+
 func (e *ItemError) Error() string {
 	if len(e.Problems) == 0 {
 		return e.Reason

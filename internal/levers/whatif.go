@@ -123,7 +123,7 @@ func Reprice(e *pricing.Engine, groups []UsageGroup, c Candidate, cache CacheAss
 		}
 		w.Calls += g.Calls
 		w.Actual = w.Actual.Add(g.Actual)
-		w.Repriced = w.Repriced.Add(out.BilledEffectiveCost)
+		w.Repriced = w.Repriced.Add(out.BilledEffectiveCost.Decimal())
 	}
 	for r := range reasons {
 		w.Reasons = append(w.Reasons, r)

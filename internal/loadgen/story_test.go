@@ -77,7 +77,7 @@ func TestStoryTellsTheSeedsStory(t *testing.T) {
 			if err := eng.Price(e, "HKD", &out); err != nil {
 				t.Fatal(err)
 			}
-			cost = cost.Add(out.BilledEffectiveCost)
+			cost = cost.Add(out.BilledEffectiveCost.Decimal())
 			tok += e.InputTokens + e.OutputTokens
 			if r.Workflow == WorkflowSupport {
 				turnTokens += e.InputTokens + e.OutputTokens
@@ -163,7 +163,7 @@ func TestStoryHasAnExampleForEachLever(t *testing.T) {
 				}
 				x := ver[e.PromptVersion]
 				x.calls++
-				x.cost = x.cost.Add(out.BilledEffectiveCost)
+				x.cost = x.cost.Add(out.BilledEffectiveCost.Decimal())
 				marketingCacheReads += e.CacheReadInputTokens
 				if e.PromptVersion == "v3" && (e.Model != ModelGPT54Nano.Name || e.EventTime.Before(time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC))) {
 					t.Fatalf("v3 call %s on %s", e.EventTime, e.Model)

@@ -33,7 +33,7 @@ func TestShippedFilesPriceDemoTraffic(t *testing.T) {
 			switch {
 			case err == nil && c.Bad == "":
 				priced++
-				if !out.BilledEffectiveCost.IsPositive() {
+				if out.BilledEffectiveCost.Sign() <= 0 {
 					t.Errorf("%s/%s priced at %s HKD", ev.Provider, ev.Model, out.BilledEffectiveCost)
 				}
 			case err != nil && c.Bad != "" && errors.As(err, &pe):

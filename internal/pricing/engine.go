@@ -3,12 +3,14 @@ package pricing
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 )
 
 // Reasons a price cannot be found; they become DLQ reasons and metric labels.
@@ -16,6 +18,7 @@ const (
 	ReasonUnknownModel = "unknown_model" // no catalogue entry in force for provider/model/tier at event_time
 	ReasonFXMissing    = "fx_missing"    // no rate on or before the event's date for the pair
 	ReasonInvalidUsage = "invalid_usage" // negative counts or a subset larger than its total (invariant 4)
+	ReasonCostOverflow = "cost_overflow" // a cost beyond what Decimal(38, 12) holds
 )
 
 // Error is a permanent pricing failure: the event goes to the DLQ with Reason.
@@ -25,6 +28,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Reason + ": " + e.Detail }
+
+// Permanent says retrying cannot help (internal/retry's classification).
+func (e *Error) Permanent() bool { return true }
 
 // Engine prices usage events with effective-dated catalogues, contracts and FX.
 // It is immutable after Load and safe for concurrent use (the only mutable
@@ -286,8 +292,6 @@ func quantitiesOf(ev *event.UsageEvent) quantities {
 	}
 }
 
-var one = decimal.NewFromInt(1)
-
 // Price fills out's pricing fields (price id, tier, per-class quantities and
 // costs, list/contracted/effective cost, FX and billed costs) for ev in the
 // tenant's billing currency ("" means the pricing currency). out.UsageEvent
@@ -341,12 +345,12 @@ func (e *Engine) priceMatch(ev *event.UsageEvent, m *match, billingCurrency stri
 	out.PricingCurrency = cur
 	out.BillingCurrency = billingCurrency
 	if fx != nil {
-		out.FXRate, out.FXDate = fx.rate, fx.date
+		out.FXRate, out.FXDate = fx.stored, fx.date
 	} else {
-		out.FXRate, out.FXDate = one, ev.EventTime.UTC().Format(time.DateOnly)
+		out.FXRate, out.FXDate = money.FromInt(1), ev.EventTime.UTC().Format(time.DateOnly)
 	}
-	if !e.priceFixed(m, &q, fx, out) {
-		priceDecimal(m, &q, fx, out)
+	if !e.priceFixed(m, &q, fx, out) && !priceDecimal(m, &q, fx, out) {
+		return &Error{Reason: ReasonCostOverflow, Detail: "a cost of this event is beyond Decimal(38, 12) (token or unit counts implausibly large)"}
 	}
 	out.PricedAt = Now().UTC()
 	return nil
@@ -403,32 +407,25 @@ func (e *Engine) priceFixed(m *match, q *quantities, fx *fxPoint, out *event.Pri
 	if neg {
 		savings = -savings
 	}
-	// Equal amounts share one decimal (decimals are immutable), and the
-	// distinct ones take their big.Ints from one arena (decarena.go).
-	shared := con == list
-	a := new(decArena) // one allocation for every amount below
-	var bList, bCon, bSavings decimal.Decimal
+	// Each amount is rounded once, half to even, from its exact value to
+	// money.Scale (billed amounts from the exact cost × the exact rate).
+	var bList, bCon, bSavings money.Amount
 	if fx != nil {
-		bList = billFixed(a, listTotal, fx)
+		bList = billFixed(listTotal, fx)
 		bCon = bList
-		if !shared {
-			bCon = billFixed(a, conTotal, fx)
+		if con != list {
+			bCon = billFixed(conTotal, fx)
 		}
-		bSavings = billFixed(a, savings, fx)
+		bSavings = billFixed(savings, fx)
 	}
-	out.CostInput = a.dec(cc[slotInput], costScale)
-	out.CostCacheRead = a.dec(cc[slotCacheRead], costScale)
-	out.CostCacheWrite = a.dec(cc[slotCacheWrite]+cc[slotCacheWrite1h], costScale)
-	out.CostOutput = a.dec(cc[slotOutput], costScale)
-	out.CostReasoning = a.dec(cc[slotReasoning], costScale)
-	out.CostUnits = a.dec(units, costScale)
-	out.ListCost = a.dec(listTotal, costScale)
-	out.ContractedCost = out.ListCost
-	if !shared {
-		out.ContractedCost = a.dec(conTotal, costScale)
-	}
+	lcls := classesFixed(&lc) // list class costs are not stored, only their sum
+	ccls := classesFixed(&cc)
+	out.CostInput, out.CostCacheRead, out.CostCacheWrite = ccls[0], ccls[1], ccls[2]
+	out.CostOutput, out.CostReasoning, out.CostUnits = ccls[3], ccls[4], ccls[5]
+	out.ListCost = sumClasses(&lcls)
+	out.ContractedCost = sumClasses(&ccls)
 	out.EffectiveCost = out.ContractedCost
-	out.CacheSavings = a.dec(savings, costScale)
+	out.CacheSavings = money.Scaled(savings, costScale)
 	if fx == nil {
 		out.BilledListCost, out.BilledContractedCost = out.ListCost, out.ContractedCost
 		out.BilledEffectiveCost, out.BilledCacheSavings = out.EffectiveCost, out.CacheSavings
@@ -439,26 +436,55 @@ func (e *Engine) priceFixed(m *match, q *quantities, fx *fxPoint, out *event.Pri
 	return true
 }
 
-// billFixed converts a fixed-point amount with the FX rate, exactly: in int64
-// when the product fits, else in decimal.
-func billFixed(ar *decArena, v int64, fx *fxPoint) decimal.Decimal {
-	a := v
-	if a < 0 {
-		a = -a
+// billFixed converts an exact fixed-point amount (10^-costScale units) with
+// the FX rate, rounding the exact product once to money.Scale.
+func billFixed(v int64, fx *fxPoint) money.Amount {
+	hi, lo := bits.Mul64(uabs(v), uint64(fx.coef))
+	a, ok := money.Scaled128(v < 0, hi, lo, costScale+fx.scale)
+	if !ok { // beyond Decimal(38, 12): cannot happen for an int64 cost × an int64 rate
+		a, _ = money.FromDecimal(decimal.New(v, -costScale).Mul(fx.rate))
 	}
-	p, ok := mulFixed(a, fx.coef)
-	if !ok {
-		return decimal.New(v, -costScale).Mul(fx.rate)
+	return a
+}
+
+// The stored classes of cost: input, cache read, cache write (5 min + 1 h),
+// output, reasoning, units. A total is the sum of its ROUNDED classes, so
+// cost_input + … + cost_units = effective_cost holds exactly in every table.
+const nClasses = 6
+
+// classesFixed rounds each class of exact fixed-point costs c once.
+func classesFixed(c *[nSlots]int64) (out [nClasses]money.Amount) {
+	var units int64
+	for i := slotImage; i < nSlots; i++ {
+		units += c[i]
 	}
+	out[0] = money.Scaled(c[slotInput], costScale)
+	out[1] = money.Scaled(c[slotCacheRead], costScale)
+	out[2] = money.Scaled(c[slotCacheWrite]+c[slotCacheWrite1h], costScale)
+	out[3] = money.Scaled(c[slotOutput], costScale)
+	out[4] = money.Scaled(c[slotReasoning], costScale)
+	out[5] = money.Scaled(units, costScale)
+	return out
+}
+
+func sumClasses(c *[nClasses]money.Amount) money.Amount {
+	var t money.Amount
+	for _, a := range c {
+		t = t.Add(a)
+	}
+	return t
+}
+
+func uabs(v int64) uint64 {
 	if v < 0 {
-		p = -p
+		return uint64(-v)
 	}
-	return ar.dec(p, costScale+fx.scale)
+	return uint64(v)
 }
 
 // priceDecimal is the reference arithmetic in shopspring/decimal; the fast
 // path must agree with it exactly (see the property test).
-func priceDecimal(m *match, q *quantities, fx *fxPoint, out *event.PricedUsageEvent) {
+func priceDecimal(m *match, q *quantities, fx *fxPoint, out *event.PricedUsageEvent) bool {
 	list, con := m.tier.list, m.con
 	lc := list.costsDecimal(q)
 	cc := con.costsDecimal(q)
@@ -471,24 +497,39 @@ func priceDecimal(m *match, q *quantities, fx *fxPoint, out *event.PricedUsageEv
 		}
 	}
 	savings := decimal.NewFromInt(q[slotCacheRead]).Mul(list.d[slotInput].Sub(list.d[slotCacheRead]))
-	out.CostInput = cc[slotInput]
-	out.CostCacheRead = cc[slotCacheRead]
-	out.CostCacheWrite = cc[slotCacheWrite].Add(cc[slotCacheWrite1h])
-	out.CostOutput = cc[slotOutput]
-	out.CostReasoning = cc[slotReasoning]
-	out.CostUnits = units
-	out.ListCost = listTotal
-	out.ContractedCost = conTotal
-	out.EffectiveCost = conTotal
-	out.CacheSavings = savings
-	rate := one
-	if fx != nil {
-		rate = fx.rate
+	// Rounded once from the exact decimal, as priceFixed does; an amount
+	// beyond Decimal(38, 12) is refused (ok false) rather than wrapped.
+	ok := true
+	r := func(d decimal.Decimal) money.Amount {
+		a, fits := money.FromDecimal(d)
+		ok = ok && fits
+		return a
 	}
-	out.BilledListCost = listTotal.Mul(rate)
-	out.BilledContractedCost = conTotal.Mul(rate)
-	out.BilledEffectiveCost = conTotal.Mul(rate)
-	out.BilledCacheSavings = savings.Mul(rate)
+	classes := func(c *[nSlots]decimal.Decimal) [nClasses]money.Amount {
+		u := decimal.Zero
+		for i := slotImage; i < nSlots; i++ {
+			u = u.Add(c[i])
+		}
+		return [nClasses]money.Amount{r(c[slotInput]), r(c[slotCacheRead]), r(c[slotCacheWrite].Add(c[slotCacheWrite1h])),
+			r(c[slotOutput]), r(c[slotReasoning]), r(u)}
+	}
+	lcls, ccls := classes(&lc), classes(&cc)
+	out.CostInput, out.CostCacheRead, out.CostCacheWrite = ccls[0], ccls[1], ccls[2]
+	out.CostOutput, out.CostReasoning, out.CostUnits = ccls[3], ccls[4], ccls[5]
+	out.ListCost = sumClasses(&lcls)
+	out.ContractedCost = sumClasses(&ccls)
+	out.EffectiveCost = out.ContractedCost
+	out.CacheSavings = r(savings)
+	if fx == nil {
+		out.BilledListCost, out.BilledContractedCost = out.ListCost, out.ContractedCost
+		out.BilledEffectiveCost, out.BilledCacheSavings = out.EffectiveCost, out.CacheSavings
+		return ok
+	}
+	out.BilledListCost = r(listTotal.Mul(fx.rate))
+	out.BilledContractedCost = r(conTotal.Mul(fx.rate))
+	out.BilledEffectiveCost = out.BilledContractedCost
+	out.BilledCacheSavings = r(savings.Mul(fx.rate))
+	return ok
 }
 
 // Now is the engine's clock for priced_at; tests may replace it.

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 )
 
 func testEngine(t testing.TB) *Engine {
@@ -50,12 +51,12 @@ func dec(t *testing.T, s string) decimal.Decimal {
 	return d
 }
 
-func checkDec(t *testing.T, field string, got decimal.Decimal, wantS string) {
+func checkDec(t *testing.T, field string, got money.Amount, wantS string) {
 	t.Helper()
 	if wantS == "" {
 		return
 	}
-	if w := dec(t, wantS); !got.Equal(w) {
+	if w := dec(t, wantS); !got.Decimal().Equal(w) {
 		t.Errorf("%s = %s, want %s", field, got, w)
 	}
 }
@@ -64,7 +65,7 @@ func checkDec(t *testing.T, field string, got decimal.Decimal, wantS string) {
 func checkSum(t *testing.T, p *event.PricedUsageEvent) {
 	t.Helper()
 	sum := p.CostInput.Add(p.CostCacheRead).Add(p.CostCacheWrite).Add(p.CostOutput).Add(p.CostReasoning).Add(p.CostUnits)
-	if !sum.Equal(p.EffectiveCost) {
+	if sum != p.EffectiveCost {
 		t.Errorf("class costs sum to %s, EffectiveCost is %s", sum, p.EffectiveCost)
 	}
 }
@@ -323,7 +324,7 @@ func TestPrice(t *testing.T) {
 			if out.PricingCurrency != "USD" || out.PriceSource != "test-2026" {
 				t.Errorf("PricingCurrency/PriceSource = %q/%q", out.PricingCurrency, out.PriceSource)
 			}
-			if !out.ContractedCost.Equal(out.EffectiveCost) {
+			if out.ContractedCost != out.EffectiveCost {
 				t.Errorf("EffectiveCost %s != ContractedCost %s", out.EffectiveCost, out.ContractedCost)
 			}
 			checkSum(t, &out)

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 )
 
 // referencePrice prices ev with the decimal reference arithmetic only.
@@ -27,7 +28,9 @@ func referencePrice(t *testing.T, e *Engine, ev *event.UsageEvent, currency stri
 	}
 	q := quantitiesOf(ev)
 	out := &event.PricedUsageEvent{}
-	priceDecimal(&m, &q, fx, out)
+	if !priceDecimal(&m, &q, fx, out) {
+		t.Fatal("beyond Decimal(38, 12)")
+	}
 	return out
 }
 
@@ -35,7 +38,7 @@ func comparePriced(t *testing.T, got, ref *event.PricedUsageEvent) {
 	t.Helper()
 	for _, f := range []struct {
 		n    string
-		a, b decimal.Decimal
+		a, b money.Amount
 	}{
 		{"CostInput", got.CostInput, ref.CostInput},
 		{"CostCacheRead", got.CostCacheRead, ref.CostCacheRead},
@@ -52,7 +55,7 @@ func comparePriced(t *testing.T, got, ref *event.PricedUsageEvent) {
 		{"BilledEffectiveCost", got.BilledEffectiveCost, ref.BilledEffectiveCost},
 		{"BilledCacheSavings", got.BilledCacheSavings, ref.BilledCacheSavings},
 	} {
-		if !f.a.Equal(f.b) {
+		if f.a != f.b {
 			t.Errorf("%s: fast path %s, decimal reference %s", f.n, f.a, f.b)
 		}
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
+
+	"github.com/tokenmeter/tokenmeter/internal/money"
 )
 
 // FXFile is the YAML form of dated FX rates. The CSV form has the header
@@ -103,6 +105,9 @@ type fxPoint struct {
 	day  int64 // days since 1970-01-01 (UTC)
 	date string
 	rate decimal.Decimal
+	// stored is rate rounded to money.Scale, what the priced record carries
+	// (billed costs are computed with the exact rate).
+	stored money.Amount
 	// coef/scale: rate == coef × 10^-scale, for the fixed-point path.
 	coef  int64
 	scale int32
@@ -138,6 +143,11 @@ func buildFX(f *FXFile) (fxTable, error) {
 		}
 		seen[key] = true
 		p := fxPoint{day: d.Unix() / 86400, date: r.Date, rate: r.Rate.D}
+		var fits bool
+		if p.stored, fits = money.FromDecimal(r.Rate.D); !fits {
+			errs = append(errs, fmt.Errorf("%s.rate: %s is beyond Decimal(38, 12)", at, r.Rate.D))
+			continue
+		}
 		if p.rate.Exponent() <= 0 && p.rate.Coefficient().IsInt64() {
 			p.coef, p.scale, p.fixed = p.rate.Coefficient().Int64(), -p.rate.Exponent(), true
 		}

@@ -10,7 +10,9 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract/pricedv1"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
 
@@ -18,11 +20,14 @@ import (
 //
 // The processor remembers, for every usage partition it owns, the event_id
 // and content hash of each event it priced within the window. The memory is
-// rebuilt from the dedupe topic, which holds one record per priced event
-// (key event_id, value version byte + 8-byte content hash, timestamp = time
-// priced) on the SAME partition number as the usage record it came from, and
-// is written in the same transaction as the priced record and the consumer
-// offsets. So the dedupe log, the priced output and the offsets are always
+// rebuilt from the dedupe topic, which holds, per transaction and usage
+// partition, one record listing every event priced from that partition in
+// it (value: version byte 2 + a DedupeBatch of the priced.v1 contract,
+// schemas/proto; timestamp = time priced; up to dedupeBatchMax entries a
+// record), on the SAME partition number as those usage records, written in
+// the same transaction as the priced records and the consumer offsets.
+// Logs written before batching hold one record per event (key
+// tenant/event_id, value version byte 1 + 8-byte hash); both are read. So the dedupe log, the priced output and the offsets are always
 // consistent with each other: after any crash, a restarted or new owner of
 // usage partition P reads dedupe partition P (read-committed) and knows
 // exactly which events were priced from P.
@@ -33,7 +38,13 @@ import (
 // when the owning process holds both partitions (each process checks the
 // state of every partition it owns); see docs/processing.md for the limits.
 
-const dedupeValueVersion = 1
+const (
+	dedupeValueVersion = 1 // one event per record (key tenant/event_id, 8-byte hash)
+	dedupeBatchVersion = 2 // a DedupeBatch
+	// dedupeBatchMax bounds a dedupe record: ~60 bytes an entry keeps it
+	// far below the broker's 1 MiB default max.message.bytes.
+	dedupeBatchMax = 8192
+)
 
 // seenEntry is what is remembered of one priced event.
 type seenEntry struct {
@@ -149,7 +160,8 @@ func (s *seenSet) evict(cutoff int64) {
 	}
 }
 
-// dedupeValue encodes the dedupe record value.
+// dedupeValue encodes a one-event dedupe record value (the format before
+// batching; kept for tests of reading old logs).
 func dedupeValue(hash uint64) []byte {
 	b := make([]byte, 9)
 	b[0] = dedupeValueVersion
@@ -157,11 +169,29 @@ func dedupeValue(hash uint64) []byte {
 	return b
 }
 
-func parseDedupeValue(v []byte) (uint64, error) {
-	if len(v) != 9 || v[0] != dedupeValueVersion {
-		return 0, fmt.Errorf("dedupe record value: want version %d and 8 bytes, got %d bytes", dedupeValueVersion, len(v))
+// appendDedupeBatch appends the value of a batched dedupe record.
+func appendDedupeBatch(b []byte, batch *pricedv1.DedupeBatch) ([]byte, error) {
+	b = append(b, dedupeBatchVersion)
+	return proto.MarshalOptions{}.MarshalAppend(b, batch)
+}
+
+// parseDedupe calls add for every event a dedupe record lists.
+func parseDedupe(key, v []byte, add func(id string, hash uint64)) error {
+	switch {
+	case len(v) == 9 && v[0] == dedupeValueVersion:
+		add(string(key), binary.BigEndian.Uint64(v[1:]))
+		return nil
+	case len(v) > 0 && v[0] == dedupeBatchVersion:
+		var batch pricedv1.DedupeBatch
+		if err := proto.Unmarshal(v[1:], &batch); err != nil {
+			return fmt.Errorf("dedupe batch: %w", err)
+		}
+		for _, e := range batch.Entries {
+			add(e.Key, e.ContentHash)
+		}
+		return nil
 	}
-	return binary.BigEndian.Uint64(v[1:]), nil
+	return fmt.Errorf("dedupe record value: want version %d (9 bytes) or %d, got %d bytes", dedupeValueVersion, dedupeBatchVersion, len(v))
 }
 
 // loadSeen rebuilds the dedupe memory of parts from the dedupe topic: every
@@ -237,12 +267,11 @@ func loadSeen(ctx context.Context, base []kgo.Opt, topic string, parts map[int32
 				return
 			}
 			if !r.Attrs.IsControl() && r.Timestamp.UnixMilli() >= sinceMs {
-				h, err := parseDedupeValue(r.Value)
-				if err != nil {
+				ps, at := out[r.Partition], r.Timestamp.UnixMilli()
+				if err := parseDedupe(r.Key, r.Value, func(id string, h uint64) { ps.add(id, h, at) }); err != nil {
 					perr = fmt.Errorf("dedupe topic %s/%d@%d: %w", topic, r.Partition, r.Offset, err)
 					return
 				}
-				out[r.Partition].add(string(r.Key), h, r.Timestamp.UnixMilli())
 			}
 			if r.Offset >= last {
 				delete(want, r.Partition)

@@ -1,12 +1,16 @@
 package processor
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract/pricedv1"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
 
@@ -103,5 +107,53 @@ func TestPartSeenEvictsOldestFirst(t *testing.T) {
 	}
 	if e, ok := ps.ids[string(rune('a'+2999%26))+time.Duration(2999).String()]; !ok || e.hash != 2999 {
 		t.Error("newest id lost")
+	}
+}
+
+// The dedupe memory is rebuilt from batched records (one per transaction
+// and partition) and from the one-record-per-event log written before
+// batching, so an upgrade keeps recognising what was priced.
+func TestLoadSeenReadsBatchedAndOneEventRecords(t *testing.T) {
+	const topic = "dedupe"
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	base := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	cl, err := kgo.NewClient(append(base, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	batch, err := appendDedupeBatch(nil, &pricedv1.DedupeBatch{Entries: []*pricedv1.DedupeEntry{
+		{Key: "acme/e2", ContentHash: 0x2222}, {Key: "globex/e2", ContentHash: 0x3333}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Topic: topic, Partition: 1, Key: []byte("acme/e1"), Value: dedupeValue(0x1111)},
+		&kgo.Record{Topic: topic, Partition: 1, Value: batch},
+		&kgo.Record{Topic: topic, Partition: 0, Key: []byte("acme/other"), Value: dedupeValue(0x9999)},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadSeen(ctx, base, topic, map[int32]uint64{1: 7}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := got[1]
+	want := map[string]uint64{"acme/e1": 0x1111, "acme/e2": 0x2222, "globex/e2": 0x3333}
+	if ps == nil || len(ps.ids) != len(want) || ps.epoch != 7 {
+		t.Fatalf("partition 1 state %+v, want %v", ps, want)
+	}
+	for id, h := range want {
+		if ps.ids[id].hash != h {
+			t.Errorf("%s: hash %x, want %x", id, ps.ids[id].hash, h)
+		}
+	}
+	if err := parseDedupe(nil, []byte{3, 1, 2}, func(string, uint64) {}); err == nil {
+		t.Error("an unknown dedupe record version was accepted")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
@@ -235,7 +236,7 @@ func decodePriced(t testing.TB, recs []*kgo.Record) map[string][]event.PricedUsa
 	out := map[string][]event.PricedUsageEvent{}
 	for _, r := range recs {
 		var p event.PricedUsageEvent
-		if err := json.Unmarshal(r.Value, &p); err != nil {
+		if err := contract.DecodePriced(r.Value, &p); err != nil {
 			t.Fatalf("priced record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 		}
 		if got, want := string(r.Key), p.Tenant+"/"+p.Workflow; got != want {

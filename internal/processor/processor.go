@@ -25,8 +25,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -313,9 +313,9 @@ func (p *Processor) checkDedupeRetention(ctx context.Context, adm *kadm.Client, 
 // backoff, with its dedupe memory rebuilt from the dedupe topic.
 func (p *Processor) run(pollCtx, hardCtx context.Context, fatal chan<- error) {
 	defer close(p.done)
-	b := backoff{min: 200 * time.Millisecond, max: 10 * time.Second}
+	b := retry.Policy{Initial: 200 * time.Millisecond, Max: 10 * time.Second}.Backoff()
 	for pollCtx.Err() == nil {
-		err := p.session(pollCtx, hardCtx, &b)
+		err := p.session(pollCtx, hardCtx, b)
 		if pollCtx.Err() != nil {
 			return
 		}
@@ -323,7 +323,7 @@ func (p *Processor) run(pollCtx, hardCtx context.Context, fatal chan<- error) {
 		p.problem = err
 		p.mu.Unlock()
 		p.m.sessionRestarts.Add(context.Background(), 1)
-		wait := b.next()
+		wait := b.Next()
 		p.log.Warn("processor session failed; restarting", "err", err, "backoff", wait.String())
 		select {
 		case <-pollCtx.Done():
@@ -373,6 +373,7 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.TransactionalID(p.cfg.TransactionalID),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.ProducerBatchCompression(compressionCodecs[p.cfg.Compression]),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.RecordPartitioner(partitioner{manual: p.cfg.Dedupe.Topic, def: kgo.StickyKeyPartitioner(nil)}),
@@ -393,7 +394,7 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 
 // session runs one transactional session until it fails (error) or polling
 // stops (nil).
-func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err error) {
+func (p *Processor) session(pollCtx, hardCtx context.Context, b *retry.Backoff) (err error) {
 	sess, err := kgo.NewGroupTransactSession(p.sessionOpts()...)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
@@ -478,7 +479,7 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err e
 			seen.abort()
 			p.m.transactions(false)
 			if produceErr != nil {
-				wait := b.next()
+				wait := b.Next()
 				p.log.Warn("transaction aborted; batch will be processed again", "err", produceErr, "backoff", wait.String())
 				select {
 				case <-pollCtx.Done(): // shutting down: the next owner re-reads the batch
@@ -499,7 +500,7 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *backoff) (err e
 			p.log.Warn("events priced with a stale FX rate (older than pricing.fx_max_age): update the rates file; they are flagged fx_stale",
 				"fx_date", tally.fxStaleDate, "events", tally.fxStale)
 		}
-		b.reset()
+		b.Reset()
 		p.mu.Lock()
 		p.problem = nil
 		p.mu.Unlock()
@@ -579,13 +580,15 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 					detail: fmt.Sprintf("the priced record would be %d bytes, above the %d-byte limit (mostly attributes?)", len(val), maxPricedBytes)}
 				break
 			}
-			dk, dv := tr.dedupeRecord(v.hash)
-			pr, dr := tr.record(), tr.record()
+			pr := tr.record()
 			pr.Topic, pr.Key, pr.Value = t.Priced, tr.pricedKey(), val
-			dr.Topic, dr.Partition, dr.Key, dr.Value = p.cfg.Dedupe.Topic, rec.Partition, dk, dv
 			sess.Produce(ctx, pr, promise)
-			sess.Produce(ctx, dr, promise)
-			seen.stage(dedupeKey(tr.out.Tenant, tr.out.EventID), v.hash, rec.Partition)
+			id := dedupeKey(tr.out.Tenant, tr.out.EventID)
+			seen.stage(id, v.hash, rec.Partition)
+			tr.dedupe.add(rec.Partition, id, v.hash)
+			if tr.dedupe.full(rec.Partition) {
+				err = tr.produceDedupe(ctx, sess, p.cfg.Dedupe.Topic, rec.Partition, promise)
+			}
 			tally.priced++
 			if tr.out.FXStale {
 				tally.fxStale++
@@ -607,6 +610,16 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		sess.Produce(ctx, &kgo.Record{Topic: t.DLQ, Key: rec.Key, Value: val}, promise)
 		tally.reject(v.reason, tr.out.Provider, tr.out.Model)
 	})
+	// One dedupe record per usage partition for the transaction's events
+	// (before the transaction ends, so the log and the priced output commit
+	// or abort together).
+	for _, part := range tr.dedupe.partitions() {
+		if err != nil {
+			break
+		}
+		err = tr.produceDedupe(ctx, sess, p.cfg.Dedupe.Topic, part, promise)
+	}
+	tr.dedupe.reset()
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -628,23 +641,6 @@ func (pp partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 	}
 	return pp.def.ForTopic(topic)
 }
-
-// backoff is capped exponential backoff with jitter.
-type backoff struct {
-	min, max time.Duration
-	n        int
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.min << min(b.n, 16)
-	if d > b.max || d <= 0 {
-		d = b.max
-	}
-	b.n++
-	return d/2 + rand.N(d/2+1)
-}
-
-func (b *backoff) reset() { b.n = 0 }
 
 // kgoLogger forwards franz-go's warnings and errors to slog.
 type kgoLogger struct{ l *slog.Logger }

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
@@ -124,7 +125,7 @@ func TestPricesAttributesAndRejects(t *testing.T) {
 		// cost = input × 0.000002 + output × 0.00001 USD (e.g. ev-00000:
 		// 100×0.000002 + 10×0.00001 = 0.0003), × 7.8 in HKD.
 		want := decimal.New(in.InputTokens*2+in.OutputTokens*10, -6)
-		if !pe.EffectiveCost.Equal(want) || !pe.BilledEffectiveCost.Equal(want.Mul(decimal.RequireFromString("7.8"))) || pe.BillingCurrency != "HKD" {
+		if !pe.EffectiveCost.Decimal().Equal(want) || !pe.BilledEffectiveCost.Decimal().Equal(want.Mul(decimal.RequireFromString("7.8"))) || pe.BillingCurrency != "HKD" {
 			t.Errorf("%s: cost %s / %s %s, want %s USD", in.EventID, pe.EffectiveCost, pe.BilledEffectiveCost, pe.BillingCurrency, want)
 		}
 	}
@@ -524,7 +525,7 @@ func TestSameEventIDInTwoTenantsIsTwoEvents(t *testing.T) {
 	byTenant := map[string]int{}
 	for _, r := range recs {
 		var p event.PricedUsageEvent
-		if err := json.Unmarshal(r.Value, &p); err != nil {
+		if err := contract.DecodePriced(r.Value, &p); err != nil {
 			t.Fatal(err)
 		}
 		byTenant[p.Tenant]++

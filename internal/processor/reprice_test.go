@@ -97,7 +97,7 @@ func TestRepriceReplaysUnknownModelsOnce(t *testing.T) {
 		}
 		// 1 USD/M input, 4 USD/M output: e.g. ev-00100: 200×0.000001 + 12×0.000004 = 0.000248.
 		want := decimal.New(ev.InputTokens*1+ev.OutputTokens*4, -6)
-		if !got[0].ListCost.Equal(want) {
+		if !got[0].ListCost.Decimal().Equal(want) {
 			t.Errorf("%s list cost %s, want %s", ev.EventID, got[0].ListCost, want)
 		}
 	}

@@ -1,7 +1,7 @@
 package processor
 
 import (
-	"encoding/binary"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/attribution"
+	"github.com/tokenmeter/tokenmeter/internal/contract"
+	"github.com/tokenmeter/tokenmeter/internal/contract/pricedv1"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/ingest"
 	"github.com/tokenmeter/tokenmeter/internal/limits"
@@ -70,6 +72,8 @@ type transformer struct {
 	limits  limits.Limits // defaulted
 
 	out     event.PricedUsageEvent
+	enc     contract.Encoder
+	dedupe  dedupeBatches
 	scratch []byte // content hash input
 	key     []byte // dedupe key of the event being transformed
 	slab    []byte
@@ -124,14 +128,25 @@ func (t *transformer) transform(key, value []byte, now time.Time, seen *seenSet)
 		}
 		return verdict{kind: verdictRejected, reason: ReasonPricingFailed, detail: err.Error()}
 	}
+	// The calendar day in the tenant's reporting zone travels with the
+	// record, so every sink stores the same local_date (issue 9).
+	loc := ten.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	t.out.LocalDate, t.out.TimeZone = ev.EventTime.In(loc).Format(time.DateOnly), loc.String()
 	return verdict{kind: verdictPriced, hash: h}
 }
 
-// encodePriced encodes t.out for priced.v1.
+// encodePriced encodes t.out for priced.v1 (the contract in schemas/proto).
 func (t *transformer) encodePriced() ([]byte, error) {
 	t.reserve(4096)
 	start := len(t.slab)
-	t.slab = appendPriced(t.slab, &t.out)
+	b, err := t.enc.AppendPriced(t.slab, &t.out)
+	if err != nil {
+		return nil, err
+	}
+	t.slab = b
 	return t.slab[start:len(t.slab):len(t.slab)], nil
 }
 
@@ -176,16 +191,67 @@ func appendDedupeKey(b []byte, tenant, eventID string) []byte {
 	return append(append(append(b, tenant...), '/'), eventID...)
 }
 
-// dedupeRecord returns the dedupe record's key (tenant/event_id) and value.
-func (t *transformer) dedupeRecord(hash uint64) (key, value []byte) {
-	n := len(t.out.Tenant) + 1 + len(t.out.EventID)
-	t.reserve(n + 9)
-	start := len(t.slab)
-	t.slab = appendDedupeKey(t.slab, t.out.Tenant, t.out.EventID)
-	key = t.slab[start:len(t.slab):len(t.slab)]
-	t.slab = append(t.slab, dedupeValueVersion)
-	t.slab = binary.BigEndian.AppendUint64(t.slab, hash)
-	return key, t.slab[start+n : len(t.slab) : len(t.slab)]
+// dedupeBatches collects the dedupe entries of the open transaction per
+// usage partition (one record each at the end, see produceBatch).
+type dedupeBatches struct {
+	parts map[int32]*pricedv1.DedupeBatch
+	order []int32
+	pool  []pricedv1.DedupeEntry // entries are cut from this; reset per transaction
+}
+
+func (d *dedupeBatches) add(part int32, id string, hash uint64) {
+	if d.parts == nil {
+		d.parts = map[int32]*pricedv1.DedupeBatch{}
+	}
+	b := d.parts[part]
+	if b == nil {
+		b = &pricedv1.DedupeBatch{}
+		d.parts[part] = b
+		d.order = append(d.order, part)
+	}
+	if len(d.pool) == cap(d.pool) {
+		d.pool = make([]pricedv1.DedupeEntry, 0, 1024) // entries already handed out stay with their batch
+	}
+	d.pool = append(d.pool, pricedv1.DedupeEntry{Key: id, ContentHash: hash})
+	b.Entries = append(b.Entries, &d.pool[len(d.pool)-1])
+}
+
+func (d *dedupeBatches) full(part int32) bool {
+	b := d.parts[part]
+	return b != nil && len(b.Entries) >= dedupeBatchMax
+}
+
+// partitions are the partitions with entries, in first-seen order.
+func (d *dedupeBatches) partitions() []int32 {
+	out := d.order[:0:0]
+	for _, p := range d.order {
+		if b := d.parts[p]; b != nil && len(b.Entries) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (d *dedupeBatches) reset() {
+	clear(d.parts)
+	d.order = d.order[:0]
+	d.pool = nil
+}
+
+// produceDedupe produces the dedupe record of part's collected entries and
+// empties them.
+func (t *transformer) produceDedupe(ctx context.Context, sess *kgo.GroupTransactSession, topic string, part int32,
+	promise func(*kgo.Record, error)) error {
+	b := t.dedupe.parts[part]
+	v, err := appendDedupeBatch(nil, b)
+	if err != nil {
+		return fmt.Errorf("encode dedupe record: %w", err)
+	}
+	b.Entries = nil
+	r := t.record()
+	r.Topic, r.Partition, r.Value = topic, part, v
+	sess.Produce(ctx, r, promise)
+	return nil
 }
 
 // dlqRecord builds the DLQ value for a rejected usage record; partial is what

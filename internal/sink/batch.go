@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tokenmeter/tokenmeter/internal/ingest"
+	"github.com/tokenmeter/tokenmeter/internal/limits"
 )
 
 // Batching: records are decoded into one buffer per partition as they are
@@ -56,7 +59,7 @@ func (s *Sink) decode(pb *partBuf, r *kgo.Record, now time.Time, live bool) (pen
 	if t == nil {
 		vals, _ := sinkDLQ(r, fmt.Errorf("no table for topic %s", r.Topic), now)
 		row = pendingRow{table: dlqTable, values: vals}
-	} else if vals, _, err := t.decode(s.zoner, r.Value); err != nil {
+	} else if vals, _, err := decodeBounded(t, s.zoner, r.Value); err != nil {
 		vals, _ := sinkDLQ(r, err, now)
 		row = pendingRow{table: dlqTable, values: vals}
 		if live {
@@ -74,6 +77,17 @@ func (s *Sink) decode(pb *partBuf, r *kgo.Record, now time.Time, live bool) (pen
 	row.record = r
 	row.size = len(r.Value) + 64
 	return row, true
+}
+
+// decodeBounded refuses nesting deeper than limits.max_depth before the
+// JSON decoder recurses into it: outcomes.v1 takes records straight from
+// apps, and 8M `[` overflow the decoder's goroutine stack, which kills the
+// whole process (issue 17 item 1). tokenmeter's own records nest 3 levels.
+func decodeBounded(t *table, z *zoner, value []byte) ([]any, int64, error) {
+	if err := ingest.CheckDepth(value, limits.DefaultMaxDepth); err != nil {
+		return nil, 0, err
+	}
+	return t.decode(z, value)
 }
 
 // add buffers one polled record. Callers hold s.mu.

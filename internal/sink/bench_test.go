@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
@@ -37,7 +36,7 @@ func BenchmarkInsertPriced(b *testing.B) {
 	for i := range rows {
 		e := pricedEvent(i + 1)
 		e.Model = fmt.Sprintf("model-%d", i%7)
-		raw, _ := json.Marshal(e)
+		raw := pricedValue(b, &e)
 		vals, _, err := decodePriced(z, raw)
 		if err != nil {
 			b.Fatal(err)
@@ -81,7 +80,7 @@ func BenchmarkSinkFromKafka(b *testing.B) {
 		for j := 1; j <= n; j++ {
 			e := pricedEvent(j)
 			e.Workflow = fmt.Sprintf("wf%d", j%12)
-			raw, _ := json.Marshal(e)
+			raw := pricedValue(b, &e)
 			recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: raw})
 		}
 		if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {

@@ -3,6 +3,7 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"time"
 )
 
@@ -126,4 +127,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("outcome_dedupe_window: must be > 0"))
 	}
 	return errors.Join(errs...)
+}
+
+// retryPolicy is the sink's ClickHouse retry policy (internal/retry).
+func (c Config) retryPolicy() retry.Policy {
+	return retry.Policy{Initial: c.RetryInitial, Max: c.RetryMax}
 }

@@ -2,8 +2,8 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 )
 
 // faultStore injects ClickHouse failures around the real store: "down"
@@ -119,7 +120,7 @@ func TestClickHouseDownAndLostAnswers(t *testing.T) {
 		var recs []*kgo.Record
 		for i := from; i <= to; i++ {
 			e := pricedEvent(i)
-			b, _ := json.Marshal(e)
+			b := pricedValue(t, &e)
 			recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: b})
 		}
 		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -188,7 +189,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // A record ClickHouse cannot hold (a cost beyond Decimal(38, 12)) goes to
-// the dlq table with its bytes; the records around it are stored, and the
+// the dlq table with its bytes (refused by the decoder: undecodable); the records around it are stored, and the
 // partition does not stall.
 func TestUnstorableRecordGoesToDLQ(t *testing.T) {
 	conn, db := migrated(t)
@@ -208,9 +209,9 @@ func TestUnstorableRecordGoesToDLQ(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		e := pricedEvent(i)
 		if i == 2 {
-			e.EffectiveCost = decimal.RequireFromString("1e40") // 41 digits
+			e.EffectiveCost = money.FromCoef128(math.MaxInt64, 0) // coefficient ≈ 1.7e38, beyond Decimal(38, 12)'s 10^38 - 1
 		}
-		b, _ := json.Marshal(e)
+		b := pricedValue(t, &e)
 		recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: b})
 	}
 	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -235,8 +236,8 @@ func TestUnstorableRecordGoesToDLQ(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(), any(reason) FROM "+db+".dlq WHERE kafka_offset = 1 AND position(original, 'ev-00002') > 0").Scan(&dlq, &reason); err != nil {
 		t.Fatal(err)
 	}
-	if priced != 2 || dlq != 1 || reason != "unstorable" {
-		t.Fatalf("priced %d, dlq %d (%q); want 2 priced, the overflowing record in dlq as unstorable", priced, dlq, reason)
+	if priced != 2 || dlq != 1 || reason != "undecodable" {
+		t.Fatalf("priced %d, dlq %d (%q); want 2 priced, the overflowing record in dlq as undecodable", priced, dlq, reason)
 	}
 }
 
@@ -261,7 +262,7 @@ func TestShutdownDrains(t *testing.T) {
 		var recs []*kgo.Record
 		for i := from; i <= to; i++ {
 			e := pricedEvent(i)
-			b, _ := json.Marshal(e)
+			b := pricedValue(t, &e)
 			recs = append(recs, &kgo.Record{Topic: event.TopicPriced, Key: e.Key(), Value: b})
 		}
 		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"sort"
 	"time"
 
@@ -82,7 +83,7 @@ func (s *Sink) topicID(topic string) string {
 // retry runs fn until it succeeds or ctx ends, with backoff; failures show
 // in Ready meanwhile.
 func (s *Sink) retry(ctx context.Context, what string, fn func(context.Context) error) error {
-	wait := s.cfg.RetryInitial
+	b := s.cfg.retryPolicy().Backoff()
 	for {
 		qctx, cancel := context.WithTimeout(ctx, s.cfg.InsertTimeout)
 		err := fn(qctx)
@@ -97,13 +98,11 @@ func (s *Sink) retry(ctx context.Context, what string, fn func(context.Context) 
 		}
 		s.setResumeErr(fmt.Errorf("%s: %w", what, err))
 		add(s.m.errors, 1)
+		wait := b.Next()
 		s.log().Warn("cannot "+what+"; retrying", "err", err, "retry_in", wait.String())
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, wait) {
 			return ctx.Err()
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, s.cfg.RetryMax)
 	}
 }
 

@@ -116,7 +116,8 @@ func (s *Sink) flush(ctx context.Context, now time.Time, force bool) bool {
 		s.inflight = nil
 		if s.lastErr != nil {
 			s.log().Info("clickhouse inserts recovered")
-			s.lastErr, s.backoff = nil, 0
+			s.lastErr, s.wait = nil, 0
+			s.backoff.Reset()
 			s.publishHealth()
 		}
 		now = time.Now()
@@ -124,14 +125,10 @@ func (s *Sink) flush(ctx context.Context, now time.Time, force bool) bool {
 }
 
 func (s *Sink) failed(err error) {
-	if s.backoff == 0 {
-		s.backoff = s.cfg.RetryInitial
-	} else {
-		s.backoff = min(s.backoff*2, s.cfg.RetryMax)
-	}
-	s.retryAt = time.Now().Add(s.backoff)
+	s.wait = s.backoff.Next()
+	s.retryAt = time.Now().Add(s.wait)
 	if s.lastErr == nil {
-		s.log().Error("clickhouse write failed; pausing and retrying the same block", "err", err, "retry_in", s.backoff.String())
+		s.log().Error("clickhouse write failed; pausing and retrying the same block", "err", err, "retry_in", s.wait.String())
 	}
 	s.lastErr = err
 	s.publishHealth()
@@ -177,7 +174,7 @@ func (s *Sink) drain(ctx context.Context) {
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
-		case <-time.After(max(s.backoff, s.cfg.RetryInitial)):
+		case <-time.After(max(s.wait, s.cfg.RetryInitial)):
 		}
 		s.mu.Lock()
 	}

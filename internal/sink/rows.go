@@ -3,13 +3,16 @@ package sink
 import (
 	"errors"
 	"fmt"
-	"github.com/segmentio/encoding/json"
 	"sort"
 	"time"
 
+	"github.com/segmentio/encoding/json"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/tokenmeter/tokenmeter/internal/contract"
+	"github.com/tokenmeter/tokenmeter/internal/contract/pricedv1"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 )
@@ -101,6 +104,10 @@ func clampTime(t time.Time) time.Time {
 	return t.UTC()
 }
 
+// pricedTable's columns are the priced.v1 contract's fields in their
+// order (schemas/proto), event_time filling two (event_time, event_time_ms);
+// TestPricedColumnsFollowContractAndDDL checks this list against the
+// contract's descriptor and against the DDL in schemas/clickhouse.
 var pricedTable = &table{
 	name: "priced_usage",
 	columns: []string{
@@ -123,17 +130,35 @@ var pricedTable = &table{
 	decode: decodePriced,
 }
 
+// decodePriced turns a priced.v1 record into its priced_usage row. What is
+// stored is what the record says: the local date, zone and billing currency
+// come from the processor (issue 9), never from this sink's config. Only a
+// record written before the binary contract (JSON) lacks them; for those
+// the sink's tenant config fills local_date and time_zone, as it did then.
 func decodePriced(z *zoner, value []byte) ([]any, int64, error) {
-	var e event.PricedUsageEvent
-	if err := json.Unmarshal(value, &e); err != nil {
+	var m pricedv1.PricedUsage
+	if contract.IsLegacyJSON(value) {
+		var e event.PricedUsageEvent
+		if err := contract.DecodePriced(value, &e); err != nil {
+			return nil, 0, err
+		}
+		if e.TimeZone == "" {
+			loc := z.zone(e.Tenant)
+			e.LocalDate, e.TimeZone = localDate(clampTime(e.EventTime), loc).Format(time.DateOnly), loc.String()
+		}
+		var enc contract.Encoder
+		b, err := enc.AppendPriced(nil, &e)
+		if err != nil {
+			return nil, 0, fmt.Errorf("priced usage event (JSON): %w", err)
+		}
+		value = b
+	}
+	if err := proto.Unmarshal(value, &m); err != nil {
 		return nil, 0, fmt.Errorf("priced usage event: %w", err)
 	}
-	if e.EventID == "" || e.Tenant == "" {
+	if m.EventId == "" || m.Tenant == "" {
 		return nil, 0, errors.New("priced usage event: event_id and tenant are required")
 	}
-	loc := z.zone(e.Tenant)
-	ts := clampTime(e.EventTime)
-	ld := localDate(ts, loc)
 	var errs []error
 	u := func(n int64, f string) uint64 {
 		v, err := nonNeg(n, f)
@@ -142,39 +167,57 @@ func decodePriced(z *zoner, value []byte) ([]any, int64, error) {
 		}
 		return v
 	}
-	fxd, err := fxDate(e.FXDate)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("fx_date: %w", err))
+	if len(m.AttributeKeys) != len(m.AttributeValues) {
+		errs = append(errs, fmt.Errorf("attribute_keys: %d keys for %d values", len(m.AttributeKeys), len(m.AttributeValues)))
 	}
-	reported, reportedCur := decimal.Zero, ""
-	if e.ReportedCost != nil {
-		reported, reportedCur = e.ReportedCost.Amount, e.ReportedCost.Currency
+	dec := func(v *pricedv1.Money) decimal.Decimal {
+		a := contract.Amount(v)
+		if !a.InRange() {
+			errs = append(errs, fmt.Errorf("an amount (%s) is beyond Decimal(38, 12)", a))
+			return decimal.Zero
+		}
+		return a.Decimal()
 	}
-	keys, values := attrs(e.Attributes)
+	ts := clampTime(time.UnixMilli(m.EventTime))
+	ld := day(m.LocalDate)
+	reportedCur := m.ReportedCostCurrency
+	// Amounts go to the driver as decimals: clickhouse-go converts every
+	// Decimal through math/big whatever it is given (ch-go's ColDecimal128
+	// would take money.Amount's coefficient as is; see bench/RESULTS.md).
 	row := []any{
-		e.EventID, ts, uint16(ts.Nanosecond() / 1e6), ld, loc.String(), e.Tenant,
-		e.Provider, e.Model, e.Operation, e.ServiceTier, e.Region,
-		u(e.InputTokens, "input_tokens"), u(e.CacheReadInputTokens, "cache_read_input_tokens"),
-		u(e.CacheWriteInputTokens, "cache_write_input_tokens"), u(e.CacheWrite1hInputTokens, "cache_write_1h_input_tokens"),
-		u(e.UncachedInputTokens, "uncached_input_tokens"), u(e.OutputTokens, "output_tokens"),
-		u(e.ReasoningTokens, "reasoning_tokens"), u(e.NonReasoningOutTokens, "non_reasoning_output_tokens"),
-		u(e.Units.Images, "units.images"), u(e.Units.AudioSeconds, "units.audio_seconds"), u(e.Units.Requests, "units.requests"),
-		u(e.Units.ToolCalls, "units.tool_calls"), u(e.Units.WebSearches, "units.web_searches"),
-		e.Workflow, e.PromptTemplate, e.PromptVersion, e.UserID, e.Team, e.CostCentre, e.Application,
-		e.Environment, e.AgentName, e.TraceID, e.SpanID, e.ConversationID, e.SessionID, e.TaskID,
-		e.AttributionRule, keys, values,
-		e.PriceID, e.PriceSource, e.PricingTier, e.ContractID,
-		e.CostInput, e.CostCacheRead, e.CostCacheWrite, e.CostOutput, e.CostReasoning, e.CostUnits,
-		e.PricingCurrency, e.ListCost, e.ContractedCost, e.EffectiveCost, e.CacheSavings,
-		e.BillingCurrency, e.FXRate, fxd, e.BilledListCost, e.BilledContractedCost,
-		e.BilledEffectiveCost, e.BilledCacheSavings,
-		reported, reportedCur, clampTime(e.PricedAt),
-		e.UsageCompleteness, boolUInt8(e.FXStale),
+		m.EventId, ts, uint16(ts.Nanosecond() / 1e6), ld, m.TimeZone, m.Tenant,
+		m.Provider, m.Model, m.Operation, m.ServiceTier, m.Region,
+		u(m.InputTokens, "input_tokens"), u(m.CacheReadInputTokens, "cache_read_input_tokens"),
+		u(m.CacheWriteInputTokens, "cache_write_input_tokens"), u(m.CacheWrite_1HInputTokens, "cache_write_1h_input_tokens"),
+		u(m.UncachedInputTokens, "uncached_input_tokens"), u(m.OutputTokens, "output_tokens"),
+		u(m.ReasoningTokens, "reasoning_tokens"), u(m.NonReasoningOutputTokens, "non_reasoning_output_tokens"),
+		u(m.Images, "images"), u(m.AudioSeconds, "audio_seconds"), u(m.Requests, "requests"),
+		u(m.ToolCalls, "tool_calls"), u(m.WebSearches, "web_searches"),
+		m.Workflow, m.PromptTemplate, m.PromptVersion, m.UserId, m.Team, m.CostCentre, m.Application,
+		m.Environment, m.AgentName, m.TraceId, m.SpanId, m.ConversationId, m.SessionId, m.TaskId,
+		m.AttributionRule, nonNil(m.AttributeKeys), nonNil(m.AttributeValues),
+		m.PriceId, m.PriceSource, m.PricingTier, m.ContractId,
+		dec(m.CostInput), dec(m.CostCacheRead), dec(m.CostCacheWrite), dec(m.CostOutput), dec(m.CostReasoning), dec(m.CostUnits),
+		m.PricingCurrency, dec(m.ListCost), dec(m.ContractedCost), dec(m.EffectiveCost), dec(m.CacheSavings),
+		m.BillingCurrency, dec(m.FxRate), day(m.FxDate), dec(m.BilledListCost), dec(m.BilledContractedCost),
+		dec(m.BilledEffectiveCost), dec(m.BilledCacheSavings),
+		dec(m.ReportedCost), reportedCur, clampTime(time.UnixMilli(m.PricedAt)),
+		m.UsageCompleteness, boolUInt8(m.FxStale),
 	}
 	if len(errs) > 0 {
 		return nil, 0, errors.Join(errs...)
 	}
 	return row, monthSplit(ts, ld), nil
+}
+
+// day is days since 1970-01-01 as the driver writes Date values.
+func day(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 var outcomesTable = &table{

@@ -37,6 +37,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"sort"
 	"strings"
 	"sync"
@@ -77,7 +78,8 @@ type Sink struct {
 	cuts     int // blocks cut so far (rotates the partition order)
 	gens     map[topicPartition]uint32
 	paused   bool
-	backoff  time.Duration
+	backoff  *retry.Backoff // ClickHouse write retries (cfg.retryPolicy)
+	wait     time.Duration  // the current delay; 0 while writes succeed
 	retryAt  time.Time
 	lastErr  error // last failed block write, nil once one succeeds (pauses fetching)
 
@@ -124,7 +126,7 @@ func NewWithStore(cfg Config, store Store, deps role.Deps) (*Sink, error) {
 }
 
 func newSink(cfg Config, ch chx.Config, store Store, deps role.Deps) (*Sink, error) {
-	s := &Sink{cfg: cfg, ch: ch, deps: deps, zoner: &zoner{tenants: deps.Tenants}, store: store,
+	s := &Sink{cfg: cfg, ch: ch, deps: deps, zoner: &zoner{tenants: deps.Tenants}, store: store, backoff: cfg.retryPolicy().Backoff(),
 		parts: map[topicPartition]*partBuf{}, gens: map[topicPartition]uint32{},
 		stopped: map[topicPartition]string{}, topicIDs: map[string]string{}}
 	if store != nil {

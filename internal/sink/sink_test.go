@@ -19,8 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/chx"
+	"github.com/tokenmeter/tokenmeter/internal/contract"
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
+	"github.com/tokenmeter/tokenmeter/internal/money"
 	"github.com/tokenmeter/tokenmeter/internal/role"
 	"github.com/tokenmeter/tokenmeter/internal/tenant"
 	"github.com/tokenmeter/tokenmeter/internal/testenv"
@@ -116,7 +118,8 @@ func pricedEvent(i int) event.PricedUsageEvent {
 	// Spread over 2026-03-31 14:00 UTC .. : some rows are in March UTC but
 	// April in Hong Kong, so runs split on both month keys.
 	ts := time.Date(2026, 3, 31, 14, 0, 0, 0, time.UTC).Add(time.Duration(i) * 7 * time.Second)
-	cost := decimal.New(int64(i), -6)
+	c := decimal.New(int64(i), -6)
+	cost, billed := money.MustDecimal(c), money.MustDecimal(c.Mul(decimal.RequireFromString("7.8")))
 	return event.PricedUsageEvent{
 		UsageEvent: event.UsageEvent{
 			EventID: fmt.Sprintf("ev-%05d", i), EventTime: ts, Tenant: "acme",
@@ -126,9 +129,9 @@ func pricedEvent(i int) event.PricedUsageEvent {
 		TaskID: fmt.Sprintf("trace-%d", i/3), PriceID: "openai/gpt-4.1/standard@2026-01-01",
 		UncachedInputTokens: 60, NonReasoningOutTokens: 10,
 		PricingCurrency: "USD", ListCost: cost, ContractedCost: cost, EffectiveCost: cost,
-		BillingCurrency: "HKD", FXRate: decimal.RequireFromString("7.8"), FXDate: "2026-03-31",
-		BilledListCost: cost.Mul(decimal.RequireFromString("7.8")), BilledContractedCost: cost.Mul(decimal.RequireFromString("7.8")),
-		BilledEffectiveCost: cost.Mul(decimal.RequireFromString("7.8")),
+		BillingCurrency: "HKD", FXRate: money.MustDecimal(decimal.RequireFromString("7.8")), FXDate: "2026-03-31",
+		BilledListCost: billed, BilledContractedCost: billed, BilledEffectiveCost: billed,
+		LocalDate: ts.In(hkt).Format(time.DateOnly), TimeZone: "Asia/Hong_Kong",
 	}
 }
 
@@ -182,7 +185,7 @@ func exactlyOnceAcrossKill(t *testing.T, deps role.Deps) {
 	var recs []*kgo.Record
 	for i := 1; i <= n; i++ {
 		e := pricedEvent(i)
-		b, _ := json.Marshal(e)
+		b := pricedValue(t, &e)
 		recs = append(recs, &kgo.Record{Topic: tc.Priced, Key: e.Key(), Value: b})
 	}
 	// One record that is not JSON: it must land in the dlq table once.
@@ -330,6 +333,26 @@ func waitFor(t *testing.T, conn driver.Conn, query string, want uint64) {
 }
 
 var _ atomic.Bool
+
+var hkt = func() *time.Location {
+	l, err := time.LoadLocation("Asia/Hong_Kong")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()
+
+// pricedValue is e as the processor writes it on priced.v1.
+func pricedValue(t testing.TB, e *event.PricedUsageEvent) []byte {
+	t.Helper()
+	var enc contract.Encoder
+	b, err := enc.AppendPriced(nil, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+
+}
 
 // waitLedgerDone waits until no ledger entry is pending: the sink finished
 // every block it started, replays included.

@@ -262,3 +262,6 @@ func (e *RowError) Error() string {
 }
 
 func (e *RowError) Unwrap() error { return e.Err }
+
+// Permanent says retrying cannot help (internal/retry's classification).
+func (e *RowError) Permanent() bool { return true }

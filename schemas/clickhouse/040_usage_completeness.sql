@@ -4,7 +4,8 @@
 -- cache_unreported and output_overcounted: the cost is an upper bound;
 -- cache_omitted: a lower bound; usage_missing: an unmetered call (cost unknown,
 -- not zero). fx_stale = 1: the rate used was older than pricing.fx_max_age.
+-- Rows stored before this migration read '' and 0 (the types' defaults).
 -- (On a multi-shard cluster run these ALTERs ON CLUSTER; replicas of one shard
 -- replicate them.)
-ALTER TABLE {{db}}.priced_usage ADD COLUMN IF NOT EXISTS usage_completeness LowCardinality(String) DEFAULT '' AFTER web_searches;
-ALTER TABLE {{db}}.priced_usage ADD COLUMN IF NOT EXISTS fx_stale UInt8 DEFAULT 0 AFTER fx_date;
+ALTER TABLE {{db}}.priced_usage ADD COLUMN IF NOT EXISTS usage_completeness LowCardinality(String);
+ALTER TABLE {{db}}.priced_usage ADD COLUMN IF NOT EXISTS fx_stale UInt8;

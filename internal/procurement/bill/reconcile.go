@@ -140,7 +140,7 @@ func (r *Reconciler) ourCost(provider, model, class string, n int64, at time.Tim
 	if err := r.engine.PriceAggregate(&ev, false, "", &out); err != nil {
 		return decimal.Zero, err
 	}
-	return out.ContractedCost, nil
+	return out.ContractedCost.Decimal(), nil
 }
 
 type acc struct {

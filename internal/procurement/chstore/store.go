@@ -208,7 +208,7 @@ func Reprice(eng *pricing.Engine, originals []Original) ([]bill.Charge, error) {
 		}
 		before = append(before, o.Charge)
 		a := o.Charge
-		a.PriceID, a.ListCost, a.ContractedCost, a.EffectiveCost = out.PriceID, out.ListCost, out.ContractedCost, out.EffectiveCost
+		a.PriceID, a.ListCost, a.ContractedCost, a.EffectiveCost = out.PriceID, out.ListCost.Decimal(), out.ContractedCost.Decimal(), out.EffectiveCost.Decimal()
 		after = append(after, a)
 	}
 	return bill.Corrections(before, after), nil

@@ -101,7 +101,7 @@ func (c *Commitment) periodOf(at time.Time) (time.Time, time.Time) {
 // expiry first, the rest is uncovered.
 func (l *Ledger) Apply(ev *event.PricedUsageEvent) {
 	model, tier := canonicalModel(ev)
-	l.ApplyCost(ev.Tenant, ev.Provider, model, tier, ev.EventTime, ev.PricingCurrency, ev.EffectiveCost)
+	l.ApplyCost(ev.Tenant, ev.Provider, model, tier, ev.EventTime, ev.PricingCurrency, ev.EffectiveCost.Decimal())
 }
 
 // ApplyCost draws cost of usage of tenant on provider/model/tier at at.

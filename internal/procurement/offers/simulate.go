@@ -130,8 +130,8 @@ func (s *Simulator) Baseline(name string, months []string, usage []procurement.U
 		if err != nil {
 			return nil, err
 		}
-		r.List = r.List.Add(lp.ListCost)
-		r.Rated = r.Rated.Add(p.ContractedCost)
+		r.List = r.List.Add(lp.ListCost.Decimal())
+		r.Rated = r.Rated.Add(p.ContractedCost.Decimal())
 	}
 	r.Cost = r.Rated
 	return r, nil
@@ -173,7 +173,7 @@ func (s *Simulator) Offer(id string, months []string, usage []procurement.Usage,
 		if err != nil {
 			return nil, err
 		}
-		r.List = r.List.Add(lp.ListCost)
+		r.List = r.List.Add(lp.ListCost.Decimal())
 		byMonth[u.Period] = append(byMonth[u.Period], u)
 	}
 	spend := make([]decimal.Decimal, len(months)) // per month, after tiers
@@ -194,7 +194,7 @@ func (s *Simulator) Offer(id string, months []string, usage []procurement.Usage,
 			if err != nil {
 				return nil, err
 			}
-			rated = rated.Add(p.ContractedCost)
+			rated = rated.Add(p.ContractedCost.Decimal())
 		}
 		if extraBP != 0 {
 			rated = rated.Mul(extra)
