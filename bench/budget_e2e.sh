@@ -28,6 +28,10 @@ c = yaml.safe_load(open(root + '/pipelines/demo.yaml'))
 c['http']['listen'] = http
 c['kafka']['embedded'] = {'listen': kafka, 'data_dir': d + '/kafka'}
 c['clickhouse']['database'] = db
+# Budgets measured as the decision API sees them, without the demo's gateway and fake provider.
+c['roles'] = [r for r in c.get('roles', []) if r != 'gateway'] or None
+c.pop('gateway', None)
+if c['roles'] is None: c.pop('roles')
 c.setdefault('collector', {}).setdefault('otlp', {}).update({'grpc_listen': og, 'http_listen': oh})
 for b in c['budget']['budgets']:
     for w in b.get('webhooks', []):

@@ -43,6 +43,7 @@ func loadgenCmd(ctx context.Context, args []string) error {
 	summaryJSON := fs.String("summary-json", "", "also write the summary as JSON to this file")
 	noSpend := fs.Bool("no-spend", false, "do not price the expected totals with CONFIG's pricing section")
 	strict := fs.Bool("strict", false, "exit non-zero when any good event or outcome was not accepted")
+	gw := fs.String("gateway", "", `metering gateway base URL: workflows with a key in CONFIG's gateway.keys call through it; "off" disables (default: CONFIG's gateway.listen when its roles include gateway)`)
 	fs.BoolVar(&c.Story, "story", false, "play the demo's history (past event times, as fast as accepted) instead of live traffic; see docs/loadgen.md")
 	storyFrom := fs.String("story-from", "", "first day of the history, YYYY-MM-DD (default: the 1st of the month three months ago)")
 	storyTo := fs.String("story-to", "", "day after the history's last, YYYY-MM-DD (default: today, UTC)")
@@ -70,6 +71,18 @@ func loadgenCmd(ctx context.Context, args []string) error {
 		}
 	}
 	c.Paths = loadgen.ParsePaths(*paths)
+	if *gw != "off" && (*gw != "" || cfg.Has(app.RoleGateway)) {
+		c.Gateway = *gw
+		if c.Gateway == "" {
+			c.Gateway = targetFromListen(cfg.Gateway.Listen)
+		}
+		c.GatewayKeys = map[string]string{}
+		for _, k := range cfg.Gateway.Keys {
+			if k.Workflow != "" && c.GatewayKeys[k.Workflow] == "" {
+				c.GatewayKeys[k.Workflow] = k.Key
+			}
+		}
+	}
 	c.Target = *target
 	if c.Target == "" {
 		c.Target = targetFromListen(cfg.HTTP.Listen)

@@ -45,6 +45,10 @@ cleanup() {
 		kill -TERM "$hook_pid" 2>/dev/null || true
 		wait "$hook_pid" 2>/dev/null || true
 	fi
+	if [ -n "${fake_pid:-}" ]; then
+		kill -TERM "$fake_pid" 2>/dev/null || true
+		wait "$fake_pid" 2>/dev/null || true
+	fi
 	if [ -n "$tm_pid" ] && kill -0 "$tm_pid" 2>/dev/null; then
 		tm_log "stopping tokenmeter (pid $tm_pid)"
 		kill -TERM "$tm_pid" 2>/dev/null || true
@@ -106,6 +110,19 @@ else
 	hook_pid=$!
 fi
 
+# The demo's stand-in for the provider APIs behind the metering gateway.
+# Started when the config's gateway points its OpenAI upstream at a loopback port.
+fake_pid=
+fake_addr=$(sed -n '/^gateway:/,/^[^ #]/s#^ *openai: *{ *url: *"\{0,1\}http://\(127\.0\.0\.1:[0-9]*\).*#\1#p' "$CONFIG" | head -n1)
+if [ -n "$fake_addr" ]; then
+	if tm_port_open 127.0.0.1 "${fake_addr##*:}"; then
+		tm_die "port ${fake_addr##*:} (the demo's fake provider) is already in use; stop it first"
+	fi
+	tm_log "bin/tokenmeter fake-provider --listen $fake_addr (the provider APIs behind the gateway)"
+	bin/tokenmeter fake-provider --listen "$fake_addr" >"$STATE/fake-provider.log" 2>&1 &
+	fake_pid=$!
+fi
+
 tm_log "bin/tokenmeter run $CONFIG (log: $STATE/tokenmeter.log)"
 bin/tokenmeter run "$CONFIG" >"$STATE/tokenmeter.log" 2>&1 &
 tm_pid=$!
@@ -137,6 +154,13 @@ bin/tokenmeter loadgen --config "$CONFIG" --duration "$DURATION" "${rate[@]}"
 sleep "${DEMO_SETTLE_SECONDS:-5}"
 tm_log "bin/tokenmeter summary $CONFIG"
 bin/tokenmeter summary "$CONFIG"
+
+# Where the enforced budget ended: its calls went through the gateway, so it stays within
+# its amount (docs/gateway.md states the bound).
+tm_log "enforced budget acme-legal-research after the run (GET /v1/budgets/acme-legal-research):"
+curl -s -H "Authorization: Bearer ${DEMO_TOKEN:-demo-acme-token}" "http://127.0.0.1:$http_port/v1/budgets/acme-legal-research" |
+	grep -oE '"(amount|spent|reserved|used_percent|events)":"?[^",]*"?' | tr '\n' ' ' >&2 || true
+echo >&2
 
 # What a gateway would hear now for the enforced legal-research budget (deny once it is spent).
 tm_log "a gateway asks the decision API before a legal-research call (bin/tokenmeter budget-check):"

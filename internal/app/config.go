@@ -14,6 +14,7 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/collector"
 	"github.com/tokenmeter/tokenmeter/internal/configerr"
 	"github.com/tokenmeter/tokenmeter/internal/confload"
+	"github.com/tokenmeter/tokenmeter/internal/gateway"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/limits"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
@@ -29,10 +30,17 @@ const (
 	RoleProcessor = "processor"
 	RoleSink      = "sink"
 	RoleBudget    = "budget"
+	// RoleGateway is the metering proxy (internal/gateway). Not in the
+	// default set: it needs gateway.keys and runs beside the budget role.
+	RoleGateway = "gateway"
 )
 
 // AllRoles in start order: downstream first, so nothing is produced before its consumer is ready.
 var AllRoles = []string{RoleSink, RoleBudget, RoleProcessor, RoleCollector}
+
+// startOrder is every role in start order; the gateway starts last (after
+// the budget role it asks and the collector path it feeds).
+var startOrder = append(append([]string{}, AllRoles...), RoleGateway)
 
 // Config is a whole pipeline config file.
 type Config struct {
@@ -50,6 +58,7 @@ type Config struct {
 	Processor  processor.Config `yaml:"processor"`
 	Sink       sink.Config      `yaml:"sink"`
 	Budget     budget.Config    `yaml:"budget"`
+	Gateway    gateway.Config   `yaml:"gateway"`
 	// Procurement is optional (procurement.go).
 	Procurement ProcurementConfig `yaml:"procurement"`
 	// Limits are the input bounds every role applies (docs/ingest.md, "Limits").
@@ -130,6 +139,9 @@ func (c *Config) applyEnv() {
 	if v := os.Getenv("TOKENMETER_HTTP_LISTEN"); v != "" {
 		c.HTTP.Listen = v
 	}
+	if v := os.Getenv("TOKENMETER_GATEWAY_LISTEN"); v != "" {
+		c.Gateway.Listen = v
+	}
 	if v := os.Getenv("TOKENMETER_ROLES"); v != "" {
 		c.Roles = splitList(v)
 	}
@@ -172,6 +184,7 @@ func (c *Config) ApplyDefaults() {
 	c.Processor.ApplyDefaults()
 	c.Sink.ApplyDefaults()
 	c.Budget.ApplyDefaults()
+	c.Gateway.ApplyDefaults()
 }
 
 // Validate checks the whole config and joins every problem, each prefixed
@@ -188,9 +201,9 @@ func (c *Config) Validate() error {
 	}
 	for i, r := range c.Roles {
 		switch r {
-		case RoleCollector, RoleProcessor, RoleSink, RoleBudget:
+		case RoleCollector, RoleProcessor, RoleSink, RoleBudget, RoleGateway:
 		default:
-			errs = append(errs, fmt.Errorf("roles[%d]: %q is not one of collector, processor, sink, budget", i, r))
+			errs = append(errs, fmt.Errorf("roles[%d]: %q is not one of collector, processor, sink, budget, gateway", i, r))
 		}
 	}
 	section("http", c.HTTP.Validate())
@@ -210,6 +223,13 @@ func (c *Config) Validate() error {
 		known[t.ID] = true
 	}
 	section("budget", c.Budget.CheckTenants(func(id string) bool { return known[id] }))
+	if c.Has(RoleGateway) {
+		section("gateway", c.Gateway.Validate())
+		section("gateway", c.Gateway.CheckTenants(func(id string) bool { return known[id] }))
+		if !c.Has(RoleBudget) {
+			errs = append(errs, errors.New("roles: the gateway role needs the budget role in the same process (its reservations live there)"))
+		}
+	}
 	errs = append(errs, c.crossChecks()...)
 	return errors.Join(errs...)
 }
@@ -220,7 +240,7 @@ func (c *Config) crossChecks() []error {
 	// A processor without prices sends every event to the DLQ; one whose
 	// tenants report in another currency than the catalogue's (USD) needs
 	// FX rates, or every event is fx_missing.
-	if c.Has(RoleProcessor) || c.Has(RoleBudget) {
+	if c.Has(RoleProcessor) || c.Has(RoleBudget) || c.Has(RoleGateway) {
 		if len(c.Pricing.Catalogues) == 0 {
 			errs = append(errs, errors.New("pricing.catalogues: required by the processor and budget roles (without prices every event goes to the DLQ as unknown_model)"))
 		}

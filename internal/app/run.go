@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenmeter/tokenmeter/internal/budget"
 	"github.com/tokenmeter/tokenmeter/internal/collector"
+	"github.com/tokenmeter/tokenmeter/internal/gateway"
 	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/processor"
@@ -213,7 +214,8 @@ func Run(ctx context.Context, cfg *Config, tel *telemetry.Telemetry, shutdownTim
 
 func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Role, error) {
 	var out []role.Role
-	for _, name := range AllRoles {
+	var ledger *budget.Budget
+	for _, name := range startOrder {
 		if !cfg.Has(name) {
 			continue
 		}
@@ -227,15 +229,19 @@ func buildRoles(cfg *Config, deps role.Deps, prices *pricing.Engine) ([]role.Rol
 		case RoleSink:
 			r, err = sink.New(cfg.Sink, cfg.ClickHouse, d)
 		case RoleBudget:
-			var b *budget.Budget
-			if b, err = budget.New(cfg.Budget, prices, d); err == nil {
-				err = attachCommitments(b, cfg, d.Logger)
-				r = b
+			if ledger, err = budget.New(cfg.Budget, prices, d); err == nil {
+				err = attachCommitments(ledger, cfg, d.Logger)
+				r = ledger
 			}
 		case RoleProcessor:
 			r, err = processor.New(cfg.Processor.Resolved(cfg.Resolve), prices, d)
 		case RoleCollector:
 			r, err = collector.New(cfg.Collector, d)
+		case RoleGateway:
+			if ledger == nil {
+				return nil, errors.New("gateway: needs the budget role in the same process")
+			}
+			r, err = gateway.New(cfg.Gateway, ledger, prices, d)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)

@@ -160,6 +160,7 @@ func newBudget(cfg Config, prices pricer, deps role.Deps, now func() time.Time) 
 				o.Observe(r.ledger.tooLate.Load(), metric.WithAttributes(attribute.String("result", "too_late")))
 				return nil
 			}))
+		r.registerFailOpenMetric(deps.Meter)
 		// Percent of each budget used in its current period, for dashboards
 		// and alerting rules (a float for presentation only; the API and
 		// alerts carry the exact decimals).
@@ -220,10 +221,14 @@ func (r *Budget) Start(ctx context.Context, fatal chan<- error) error {
 	// The role's goroutines outlive Start's ctx only until Shutdown.
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
-	r.wg.Add(3)
+	r.wg.Add(4)
 	go func() {
 		defer r.wg.Done()
 		r.expireLoop(rctx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.failOpenLoop(rctx, time.Second)
 	}()
 	go func() {
 		defer r.wg.Done()

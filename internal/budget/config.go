@@ -114,6 +114,13 @@ type BudgetConfig struct {
 	Projection ProjectionConfig `yaml:"projection"`
 	// Webhooks receive this budget's alerts.
 	Webhooks []WebhookConfig `yaml:"webhooks"`
+	// NotReadyPolicy overrides budget.not_ready_policy for this budget:
+	// "fail-open" or "fail-closed". While the state is not ready a check is
+	// denied when any applicable enforce budget is fail-closed; every
+	// admission that an enforce budget let through only because it is
+	// fail-open is counted and alerted (kind fail_open). Default: the
+	// section's not_ready_policy.
+	NotReadyPolicy string `yaml:"not_ready_policy"`
 }
 
 // Scope says which events count against a budget.
@@ -121,6 +128,10 @@ type Scope struct {
 	Workflow string `yaml:"workflow" json:"workflow,omitempty"` // events with this workflow; "" = any
 	Team     string `yaml:"team" json:"team,omitempty"`         // events with this team; "" = any
 	User     string `yaml:"user" json:"user,omitempty"`         // events with this user_id; "" = any
+	// APIKey is the name of a gateway API key (gateway.keys[].name): events
+	// the gateway emitted for calls made with that key (attribute
+	// tokenmeter.api_key). "" = any.
+	APIKey string `yaml:"api_key" json:"api_key,omitempty"`
 }
 
 // IsTenant reports whether the scope is the whole tenant.
@@ -200,6 +211,9 @@ func (c *Config) ApplyDefaults() {
 		}
 		if b.Projection.MinElapsed == 0 {
 			b.Projection.MinElapsed = 72 * time.Hour
+		}
+		if b.NotReadyPolicy == "" {
+			b.NotReadyPolicy = c.NotReadyPolicy
 		}
 		for j := range b.Webhooks {
 			if b.Webhooks[j].Format == "" {
@@ -285,6 +299,11 @@ func (c *Config) Validate() error {
 		case ModeAlert, ModeEnforce:
 		default:
 			add("%s.mode: %q is not alert or enforce", p, b.Mode)
+		}
+		switch b.NotReadyPolicy {
+		case "", PolicyFailOpen, PolicyFailClosed:
+		default:
+			add("%s.not_ready_policy: %q is not fail-open or fail-closed", p, b.NotReadyPolicy)
 		}
 		if b.Projection.MinElapsed < 0 {
 			add("%s.projection.min_elapsed: must be >= 0", p)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"log/slog"
 	"sync"
@@ -19,78 +20,14 @@ import (
 	"github.com/tokenmeter/tokenmeter/internal/event"
 )
 
-// readToEnd reads every committed record of topic from offsets `from` up to
-// the last stable offset listed when it starts, calling fn for each data
-// record. Control records (transaction markers) are kept so the position
-// reaches the LSO even when a partition ends in a commit marker.
-func readToEnd(ctx context.Context, opts []kgo.Opt, topic string, from map[int32]kgo.Offset, fn func(*kgo.Record)) error {
-	adm, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	ends, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, topic)
-	var starts kadm.ListedOffsets
-	if err == nil {
-		starts, err = kadm.NewClient(adm).ListStartOffsets(ctx, topic)
-	}
-	adm.Close()
-	if err != nil {
-		return fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	want := map[int32]int64{}
-	consume := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		// A partition whose records have all expired (log start == end) has
-		// nothing to read: waiting for a record there would never end.
-		if s, ok := starts.Lookup(topic, o.Partition); ok && s.Err == nil && s.Offset >= o.Offset {
-			return
-		}
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-			start := kgo.NewOffset().AtStart()
-			if f, ok := from[o.Partition]; ok {
-				start = f
-			}
-			consume[o.Partition] = start
-		}
-	})
-	if len(want) == 0 {
+// readToEnd reads every committed record of topic up to its end as the read
+// starts (kafkax.ReadToEnd's policy), calling fn for each data record.
+func readToEnd(ctx context.Context, opts []kgo.Opt, topic string, fn func(*kgo.Record)) error {
+	_, err := kafkax.ReadToEnd(ctx, opts, topic, kafkax.ReadRange{}, func(r *kgo.Record) error {
+		fn(r)
 		return nil
-	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil && !kerr.IsRetriable(ferr) {
-			return fmt.Errorf("read %s: %w", topic, ferr)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				fn(r)
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
-	}
-	return nil
+	})
+	return err
 }
 
 // alerter produces alerts to the alerts topic exactly once and hands them to
@@ -166,7 +103,7 @@ func (a *alerter) redeliver(ctx context.Context, opts []kgo.Opt, recent []event.
 		return nil
 	}
 	done := map[string]map[string]bool{}
-	err := readToEnd(ctx, opts, a.deliveriesTopic, nil, func(r *kgo.Record) {
+	err := readToEnd(ctx, opts, a.deliveriesTopic, func(r *kgo.Record) {
 		var d deliveryRecord
 		if json.Unmarshal(r.Value, &d) == nil {
 			if done[d.AlertID] == nil {
@@ -210,7 +147,7 @@ func (a *alerter) claim(ctx context.Context, opts []kgo.Opt) error {
 	n := 0
 	var recent []event.Alert
 	since := a.now().Add(-a.redeliverWithin)
-	err := readToEnd(ctx, opts, a.topic, nil, func(r *kgo.Record) {
+	err := readToEnd(ctx, opts, a.topic, func(r *kgo.Record) {
 		var al event.Alert
 		if json.Unmarshal(r.Value, &al) == nil && al.AlertID != "" {
 			a.mu.Lock()
@@ -371,48 +308,30 @@ func (a *accountant) run(ctx context.Context) error {
 		return nil
 	}
 	from := start.Add(-a.margin)
-	admc, err := kgo.NewClient(a.opts...)
-	if err != nil {
-		return err
-	}
-	adm := kadm.NewClient(admc)
-	starts, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), a.topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		admc.Close()
-		return fmt.Errorf("find rebuild start in %s: %w", a.topic, err)
-	}
-	ends, err := adm.ListCommittedOffsets(ctx, a.topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	earliest, err2 := adm.ListStartOffsets(ctx, a.topic)
-	admc.Close()
-	if err != nil || err2 != nil {
-		return fmt.Errorf("list offsets of %s: %w", a.topic, errors.Join(err, err2))
-	}
-	consume := map[int32]kgo.Offset{}
-	want := map[int32]int64{}
-	starts.Each(func(o kadm.ListedOffset) {
-		consume[o.Partition] = kgo.NewOffset().At(o.Offset)
-		if e, ok := ends.Lookup(a.topic, o.Partition); ok && e.Offset > o.Offset {
-			want[o.Partition] = e.Offset
-		}
-		// Retention shorter than the period: the start of the period is gone.
-		if s, ok := earliest.Lookup(a.topic, o.Partition); ok && s.Offset > 0 && s.Offset >= o.Offset && s.Timestamp > from.UnixMilli() {
-			a.log.Warn("priced topic retention is shorter than the budget period: spend before the oldest record is not counted",
-				"partition", o.Partition, "oldest_record", time.UnixMilli(s.Timestamp), "period_start", start)
-		}
+	a.warnShortRetention(ctx, start, from)
+	a.log.Info("rebuilding budget state", "topic", a.topic, "from", from)
+	// Rebuild: everything priced since the oldest open period began (less
+	// the replay margin), up to the end of the topic as the rebuild starts.
+	next, err := kafkax.ReadToEnd(ctx, a.opts, a.topic, kafkax.ReadRange{AfterMilli: from.UnixMilli()}, func(r *kgo.Record) error {
+		a.account(ctx, r)
+		return nil
 	})
-	a.log.Info("rebuilding budget state", "topic", a.topic, "from", from, "partitions", len(consume), "to_read", want)
-	if len(want) == 0 {
-		a.ledger.ready.Store(true)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("rebuild budget state from %s: %w", a.topic, err)
+	}
+	a.ledger.ready.Store(true)
+	a.log.Info("budget state rebuilt", "events", a.applied.Load())
+	// Then follow the topic from exactly where the rebuild ended.
+	consume := map[int32]kgo.Offset{}
+	for p, o := range next {
+		consume[p] = kgo.NewOffset().At(o)
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, a.opts...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{a.topic: consume}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
 		return err
 	}
@@ -425,19 +344,28 @@ func (a *accountant) run(ctx context.Context) error {
 		fs.EachError(func(t string, p int32, err error) {
 			a.log.Warn("fetch priced", "topic", t, "partition", p, "err", err)
 		})
-		fs.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				a.account(ctx, r)
-			}
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-				if len(want) == 0 {
-					a.ledger.ready.Store(true)
-					a.log.Info("budget state rebuilt", "events", a.applied.Load())
-				}
-			}
-		})
+		fs.EachRecord(func(r *kgo.Record) { a.account(ctx, r) })
 	}
+}
+
+// warnShortRetention says when the priced topic no longer holds the start of
+// the oldest open budget period: spend before its oldest record is not counted.
+func (a *accountant) warnShortRetention(ctx context.Context, start, from time.Time) {
+	admc, err := kgo.NewClient(a.opts...)
+	if err != nil {
+		return
+	}
+	defer admc.Close()
+	earliest, err := kadm.NewClient(admc).ListStartOffsets(ctx, a.topic)
+	if err != nil {
+		return
+	}
+	earliest.Each(func(s kadm.ListedOffset) {
+		if s.Err == nil && s.Offset > 0 && s.Timestamp > from.UnixMilli() {
+			a.log.Warn("priced topic retention is shorter than the budget period: spend before the oldest record is not counted",
+				"partition", s.Partition, "oldest_record", time.UnixMilli(s.Timestamp), "period_start", start)
+		}
+	})
 }
 
 // decodePriced reads a priced.v1 record (the contract in schemas/proto).

@@ -27,6 +27,10 @@ var hundred = decimal.NewFromInt(100)
 // example spans whose event id is derived from the span id).
 const AttrRequestID = "budget.request_id"
 
+// AttrAPIKey is the usage-event attribute naming the gateway API key a call
+// was made with; budgets scoped by api_key count events carrying it.
+const AttrAPIKey = "tokenmeter.api_key"
+
 // definition is a validated budget with its tenant resolved.
 type definition struct {
 	ID         string
@@ -41,12 +45,15 @@ type definition struct {
 	Owner      string
 	Projection ProjectionConfig
 	Webhooks   []WebhookConfig
+	// NotReadyPolicy is this budget's fail-open/fail-closed (resolved).
+	NotReadyPolicy string
 }
 
 func newDefinition(c BudgetConfig, t *tenant.Tenant) *definition {
 	d := &definition{
 		ID: c.ID, Tenant: t, Scope: c.Scope, PeriodKind: c.Period, Unit: c.Unit,
 		Mode: c.Mode, Owner: c.Owner, Projection: c.Projection, Webhooks: c.Webhooks,
+		NotReadyPolicy: c.NotReadyPolicy,
 	}
 	d.Amount, _ = decimal.NewFromString(c.Amount) // validated
 	for _, s := range c.Thresholds {
@@ -63,11 +70,12 @@ func newDefinition(c BudgetConfig, t *tenant.Tenant) *definition {
 
 // applies reports whether an event or request with these attributes counts
 // against the budget. The tenant is matched by the caller.
-func (d *definition) applies(workflow, team, user string) bool {
+func (d *definition) applies(workflow, team, user, apiKey string) bool {
 	s := d.Scope
 	return (s.Workflow == "" || s.Workflow == workflow) &&
 		(s.Team == "" || s.Team == team) &&
-		(s.User == "" || s.User == user)
+		(s.User == "" || s.User == user) &&
+		(s.APIKey == "" || s.APIKey == apiKey)
 }
 
 // cost is what an event costs in the budget's unit; ok is false when the
@@ -95,6 +103,11 @@ type budgetState struct {
 	reserved decimal.Decimal // sum of outstanding reservations
 	nres     int
 	cur      *periodState // cache of current(); dropped with its period
+
+	// Fail-open admissions: total, and the start (unix ms) of the current
+	// not-ready episode with at least one (0 = none since ready).
+	failOpens    atomic.Int64
+	failOpenFrom atomic.Int64
 }
 
 // periodState is a budget's spend in one calendar period.
@@ -259,8 +272,23 @@ type reservation struct {
 	id      string
 	tenant  string
 	budgets []*budgetState // sorted by id
+
+	// mu guards amounts and gone once the reservation is in the ledger's
+	// map: a settle (gateway) may rewrite the amounts while the priced
+	// event, a release or the expiry takes the reservation out. Lock order:
+	// mu before any budget's mu; never with resMu held.
+	mu      sync.Mutex
 	amounts []decimal.Decimal
+	gone    bool
 	expires time.Time
+}
+
+// take marks r gone and returns its amounts; a later settle leaves it alone.
+func (r *reservation) take() []decimal.Decimal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gone = true
+	return r.amounts
 }
 
 // ledger holds every budget's state. Accounting (apply) and decisions
@@ -346,12 +374,16 @@ func (l *ledger) apply(ev *event.PricedUsageEvent) []event.Alert {
 	res := l.reservations[resKey]
 	delete(l.reservations, resKey)
 	l.resMu.Unlock()
+	var resAmounts []decimal.Decimal
+	if res != nil {
+		resAmounts = res.take()
+	}
 
 	var alerts []event.Alert
 	ri := 0
 	// Walk matched budgets and the reservation's budgets together, both sorted by id.
 	for _, b := range bs {
-		matched := b.def.applies(ev.Workflow, ev.Team, ev.UserID)
+		matched := b.def.applies(ev.Workflow, ev.Team, ev.UserID, ev.Attributes[AttrAPIKey])
 		var held decimal.Decimal
 		inRes := false
 		if res != nil {
@@ -359,7 +391,7 @@ func (l *ledger) apply(ev *event.PricedUsageEvent) []event.Alert {
 				ri++
 			}
 			if ri < len(res.budgets) && res.budgets[ri] == b {
-				inRes, held = true, res.amounts[ri]
+				inRes, held = true, resAmounts[ri]
 			}
 		}
 		if !matched && !inRes {
@@ -391,6 +423,9 @@ type CheckRequest struct {
 	Workflow string `json:"workflow,omitempty"`
 	Team     string `json:"team,omitempty"`
 	User     string `json:"user,omitempty"`
+	// APIKey is the name of the gateway key the call is made with (for
+	// budgets scoped by api_key).
+	APIKey string `json:"api_key,omitempty"`
 	// EstimatedCost is in the tenant's reporting currency. Either it or
 	// Model (+Provider, tokens) gives the estimate; with both, EstimatedCost wins.
 	EstimatedCost *decimal.Decimal `json:"estimated_cost,omitempty"`
@@ -482,7 +517,7 @@ func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy
 	}
 	var apply []*budgetState
 	for _, b := range l.byTenant[t.ID] {
-		if b.def.applies(req.Workflow, req.Team, req.User) {
+		if b.def.applies(req.Workflow, req.Team, req.User, req.APIKey) {
 			apply = append(apply, b)
 		}
 	}
@@ -543,12 +578,34 @@ func (l *ledger) check(t *tenant.Tenant, req *CheckRequest, est estimate, policy
 		resp.Remaining = &r
 	}
 	if !ready {
-		if policy == PolicyFailClosed {
+		// Each enforce budget follows its own policy: one fail-closed budget
+		// denies; otherwise the call is admitted and every enforce budget
+		// that let it through blind counts a fail-open admission.
+		applied := PolicyFailOpen
+		var open []*budgetState
+		for _, b := range apply {
+			if b.def.Mode != ModeEnforce {
+				continue
+			}
+			if p := b.def.policy(policy); p == PolicyFailClosed {
+				applied = PolicyFailClosed
+			} else {
+				open = append(open, b)
+			}
+		}
+		if len(apply) == 0 || (len(open) == 0 && applied == PolicyFailOpen) {
+			applied = policy // nothing enforced: report the section's policy
+		}
+		resp.Policy = applied
+		if applied == PolicyFailClosed {
 			resp.Decision = DecisionDeny
 		} else {
 			resp.Decision = DecisionAllow
+			for _, b := range open {
+				b.failOpen(now)
+			}
 		}
-		resp.Reason = fmt.Sprintf("budget state not ready (%s); %s applied; state so far says: %s", why, policy, resp.Reason)
+		resp.Reason = fmt.Sprintf("budget state not ready (%s); %s applied; state so far says: %s", why, applied, resp.Reason)
 	}
 	if req.Reserve && resp.Decision == DecisionAllow && len(apply) > 0 {
 		l.reserveLocked(t.ID, req, apply, est, now, &resp)
@@ -606,9 +663,10 @@ func (l *ledger) release(tenantID, requestID string) bool {
 	if r == nil {
 		return false
 	}
+	amounts := r.take()
 	for i, b := range r.budgets {
 		b.mu.Lock()
-		b.reserved = b.reserved.Sub(r.amounts[i])
+		b.reserved = b.reserved.Sub(amounts[i])
 		b.nres--
 		b.mu.Unlock()
 	}
@@ -630,9 +688,10 @@ func (l *ledger) expire() int {
 	}
 	l.resMu.Unlock()
 	for _, r := range gone {
+		amounts := r.take()
 		for i, b := range r.budgets {
 			b.mu.Lock()
-			b.reserved = b.reserved.Sub(r.amounts[i])
+			b.reserved = b.reserved.Sub(amounts[i])
 			b.nres--
 			b.mu.Unlock()
 		}

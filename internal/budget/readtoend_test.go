@@ -40,7 +40,7 @@ func TestReadToEndSkipsPartitionsWhoseRecordsExpired(t *testing.T) {
 	}
 
 	var got []byte
-	if err := readToEnd(ctx, opts, "alerts", nil, func(r *kgo.Record) { got = append(got, r.Value...) }); err != nil {
+	if err := readToEnd(ctx, opts, "alerts", func(r *kgo.Record) { got = append(got, r.Value...) }); err != nil {
 		t.Fatalf("readToEnd: %v", err)
 	}
 	if string(got) != string([]byte{3, 4}) {

@@ -76,7 +76,7 @@ func committedAlerts(t *testing.T, kc kafkax.Config) []string {
 	var ids []string
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := readToEnd(ctx, kc.ClientOpts(), kc.Topics.Alerts, nil, func(r *kgo.Record) {
+	err := readToEnd(ctx, kc.ClientOpts(), kc.Topics.Alerts, func(r *kgo.Record) {
 		var a event.Alert
 		if err := json.Unmarshal(r.Value, &a); err != nil {
 			t.Errorf("alert record: %v", err)
@@ -204,7 +204,15 @@ func alertOnceAfterAbruptStops(t *testing.T, kc kafkax.Config, txnID string) {
 	// the topic, and raises 80% exactly once. 85 < 100: no 100% alert.
 	r3, f3 := startRole(t, cfg, testDeps(t, kc), nil)
 	waitFor(t, "third process to settle", f3, func() bool { return r3.settled() && r3.alerter.isSent("b/"+per+"/threshold/80") })
-	got := committedAlerts(t, kc)
+	// EndTransaction returns once the coordinator has the commit; the marker
+	// reaches the partition (and the last stable offset moves) a moment
+	// later on a real broker, so read until both are visible (or time out).
+	var got []string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if got = committedAlerts(t, kc); len(got) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	want := []string{"b/" + per + "/threshold/50", "b/" + per + "/threshold/80"}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("alerts on topic %v, want %v", got, want)

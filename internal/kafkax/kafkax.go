@@ -124,8 +124,10 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, t TopicsConfig, log *slog
 	if len(missing) == 0 {
 		return nil
 	}
-	retention := strconv.FormatInt(t.Retention.Milliseconds(), 10)
-	resp, err := adm.CreateTopics(ctx, t.Partitions, t.ReplicationFactor, map[string]*string{"retention.ms": &retention}, missing...)
+	// Every tokenmeter topic expires by time (a cluster default of
+	// compaction would keep one record per key and lose events).
+	retention, del := strconv.FormatInt(t.Retention.Milliseconds(), 10), "delete"
+	resp, err := adm.CreateTopics(ctx, t.Partitions, t.ReplicationFactor, map[string]*string{"retention.ms": &retention, "cleanup.policy": &del}, missing...)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}

@@ -69,6 +69,13 @@ type Config struct {
 	// path go through http-json (else the first enabled path), so every
 	// workflow still has traffic.
 	Paths []Path
+	// Gateway, when set, is the base URL of tokenmeter's metering gateway:
+	// requests of the workflows in GatewayKeys are made as real provider API
+	// calls through it (budgets are checked before each and denied calls are
+	// counted), instead of being reported to the collector afterwards.
+	Gateway string
+	// GatewayKeys maps a workflow to the gateway key its application uses.
+	GatewayKeys map[string]string
 	// NoBadEvents disables the few deliberately bad calls (an unknown model,
 	// cache reads above input) sent by default so the DLQ has something to show.
 	NoBadEvents bool
@@ -232,6 +239,14 @@ func (c *Config) validate() error {
 			bad(fmt.Sprintf("paths[%d]", i), "%q is listed twice", p)
 		}
 		seen[p] = true
+	}
+	if c.Gateway != "" {
+		if u, err := url.Parse(c.Gateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("gateway", "%q must be an http(s) URL such as http://127.0.0.1:8090", c.Gateway)
+		}
+		if len(c.GatewayKeys) == 0 {
+			bad("gateway_keys", "a workflow → key mapping is required with gateway")
+		}
 	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		bad("batch_size", "must be in 1..10000; got %d", c.BatchSize)

@@ -67,6 +67,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	nativeIn := make(chan *Call, queue)
 	outcomeIn := make(chan *event.OutcomeEvent, queue)
 	kafkaIn := make(chan *Call, queue)
+	var gatewayIn chan *Request
+	if cfg.Gateway != "" && !cfg.Story {
+		gatewayIn = make(chan *Request, queue)
+		startGateway(sendCtx, &wg, &cfg, sum, gatewayIn)
+	}
 	otlpIn := map[Path]chan *Request{}
 
 	startBatcher(sendCtx, &wg, jsonIn, cfg.BatchSize, cfg.FlushInterval, usageFlusher(hc, sum, PathHTTPJSON, true))
@@ -171,8 +176,13 @@ traffic:
 			break
 		}
 		requests++
-		switch r.Path {
-		case PathOTLPHTTP, PathOTLPGRPC:
+		switch {
+		case cfg.viaGateway(r):
+			for i := range r.Calls {
+				r.Calls[i].Path = PathGateway
+			}
+			gatewayIn <- r
+		case r.Path == PathOTLPHTTP || r.Path == PathOTLPGRPC:
 			otlpIn[r.Path] <- r
 		default:
 			for i := range r.Calls {
@@ -196,6 +206,9 @@ traffic:
 	close(nativeIn)
 	close(outcomeIn)
 	close(kafkaIn)
+	if gatewayIn != nil {
+		close(gatewayIn)
+	}
 	for _, in := range otlpIn {
 		close(in)
 	}

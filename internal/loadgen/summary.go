@@ -125,6 +125,8 @@ type Summary struct {
 	// Unpriced counts good accepted calls the pricer could not price, by error.
 	Unpriced map[string]int64 `json:"unpriced,omitempty"`
 	price    func(ev *event.UsageEvent) (decimal.Decimal, string, error)
+	// Gateway counts the calls made through the metering gateway (nil when unused).
+	Gateway *GatewayStats `json:"gateway,omitempty"`
 	// Warnings are paths dropped at start (an unreachable Kafka broker).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -420,6 +422,8 @@ func (s *Summary) Print(w io.Writer) {
 	if lost > 0 {
 		fmt.Fprintf(w, "  WARNING: %d good calls were not accepted (failed or rejected); they are not in the totals above\n", lost)
 	}
+
+	s.printGateway(w)
 
 	fmt.Fprintln(w, "\noutcomes accepted:")
 	if len(s.OutcomesByType) == 0 {

@@ -3,12 +3,11 @@ package processor
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -199,87 +198,26 @@ func parseDedupe(key, v []byte, add func(id string, hash uint64)) error {
 // stable offset. Control records are kept so the end of a partition whose
 // last batch was a transaction marker is recognised.
 func loadSeen(ctx context.Context, base []kgo.Opt, topic string, parts map[int32]uint64, sinceMs int64) (map[int32]*partSeen, error) {
-	adminCl, err := kgo.NewClient(base...)
-	if err != nil {
-		return nil, err
-	}
-	adm := kadm.NewClient(adminCl)
-	starts, err := adm.ListOffsetsAfterMilli(ctx, sinceMs, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	var ends kadm.ListedOffsets
-	if err == nil {
-		ends, err = adm.ListCommittedOffsets(ctx, topic)
-		if err == nil {
-			err = ends.Error()
-		}
-	}
-	adminCl.Close()
-	if err != nil {
-		return nil, fmt.Errorf("dedupe topic %s: list offsets: %w", topic, err)
-	}
-
 	out := make(map[int32]*partSeen, len(parts))
-	want := map[int32]int64{} // partition → last offset to read
-	offsets := map[int32]kgo.Offset{}
+	r := kafkax.ReadRange{AfterMilli: sinceMs}
 	for p, epoch := range parts {
 		out[p] = newPartSeen(epoch)
-		s, okS := starts.Lookup(topic, p)
-		e, okE := ends.Lookup(topic, p)
-		if !okS || !okE {
-			return nil, fmt.Errorf("dedupe topic %s has no partition %d: it needs at least as many partitions as the usage topic", topic, p)
-		}
-		if s.Offset < 0 || s.Offset >= e.Offset {
-			continue
-		}
-		want[p] = e.Offset - 1
-		offsets[p] = kgo.NewOffset().At(s.Offset)
+		r.Partitions = append(r.Partitions, p)
 	}
-	if len(want) == 0 {
-		return out, nil
-	}
-	cl, err := kgo.NewClient(append(slices.Clip(base),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	)...)
+	_, err := kafkax.ReadToEnd(ctx, base, topic, r, func(rec *kgo.Record) error {
+		// A record stamped before the window (timestamps are not monotonic
+		// within a partition) is outside the dedupe memory.
+		if rec.Timestamp.UnixMilli() < sinceMs {
+			return nil
+		}
+		ps, at := out[rec.Partition], rec.Timestamp.UnixMilli()
+		if err := parseDedupe(rec.Key, rec.Value, func(id string, h uint64) { ps.add(id, h, at) }); err != nil {
+			return fmt.Errorf("dedupe topic %s/%d@%d: %w", topic, rec.Partition, rec.Offset, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
-		})
-		if ferr != nil {
-			return nil, ferr
-		}
-		var perr error
-		fs.EachRecord(func(r *kgo.Record) {
-			last, ok := want[r.Partition]
-			if !ok {
-				return
-			}
-			if !r.Attrs.IsControl() && r.Timestamp.UnixMilli() >= sinceMs {
-				ps, at := out[r.Partition], r.Timestamp.UnixMilli()
-				if err := parseDedupe(r.Key, r.Value, func(id string, h uint64) { ps.add(id, h, at) }); err != nil {
-					perr = fmt.Errorf("dedupe topic %s/%d@%d: %w", topic, r.Partition, r.Offset, err)
-					return
-				}
-			}
-			if r.Offset >= last {
-				delete(want, r.Partition)
-			}
-		})
-		if perr != nil {
-			return nil, perr
-		}
+		return nil, fmt.Errorf("dedupe topic %s (it needs at least as many partitions as the usage topic): %w", topic, err)
 	}
 	return out, nil
 }

@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/kafkax"
 	"github.com/tokenmeter/tokenmeter/internal/retry"
 	"log/slog"
 	"slices"
@@ -33,7 +34,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
 
@@ -264,20 +264,12 @@ func (p *Processor) ensureDedupeTopic(ctx context.Context) error {
 		p.checkDedupeRetention(ctx, adm, dd)
 		return nil
 	}
-	retention := strconv.FormatInt((p.cfg.Dedupe.Window + 24*time.Hour).Milliseconds(), 10)
-	del := "delete"
-	rf := p.deps.Kafka.Topics.ReplicationFactor
-	if rf < 1 {
-		rf = 1
+	// As many partitions as the usage topic, kept a day longer than the window.
+	t := kafkax.TopicsConfig{Partitions: n, ReplicationFactor: max(p.deps.Kafka.Topics.ReplicationFactor, 1),
+		Retention: p.cfg.Dedupe.Window + 24*time.Hour}
+	if err := kafkax.EnsureTopics(ctx, cl, t, p.log, dd); err != nil {
+		return fmt.Errorf("dedupe topic %s: %w", dd, err)
 	}
-	resp, err := adm.CreateTopic(ctx, n, rf, map[string]*string{"retention.ms": &retention, "cleanup.policy": &del}, dd)
-	if err != nil {
-		return fmt.Errorf("create dedupe topic %s: %w", dd, err)
-	}
-	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create dedupe topic %s: %w", dd, resp.Err)
-	}
-	p.log.Info("created dedupe topic", "topic", dd, "partitions", n, "retention_ms", retention)
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
@@ -100,73 +99,23 @@ func Reprice(ctx context.Context, k kafkax.Config, opts RepriceOptions, progress
 		return res, err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	dlq := k.Topics.DLQ
-	starts, err := adm.ListStartOffsets(ctx, dlq)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return res, fmt.Errorf("DLQ topic %s: %w", dlq, err)
-	}
-	ends, err := adm.ListCommittedOffsets(ctx, dlq)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return res, fmt.Errorf("DLQ topic %s: %w", dlq, err)
-	}
-	var after kadm.ListedOffsets
+	rng := kafkax.ReadRange{}
 	if !opts.Since.IsZero() && !opts.ByEventTime {
 		// DLQ records are written when rejected: skip what is older.
-		if after, err = adm.ListOffsetsAfterMilli(ctx, opts.Since.UnixMilli(), dlq); err != nil {
-			return res, fmt.Errorf("DLQ topic %s: %w", dlq, err)
-		}
+		rng.AfterMilli = opts.Since.UnixMilli()
 	}
-	consume := map[int32]kgo.Offset{}
-	last := map[int32]int64{}
-	ends.Each(func(e kadm.ListedOffset) {
-		from := int64(0)
-		if s, ok := starts.Lookup(dlq, e.Partition); ok {
-			from = s.Offset
-		}
-		if a, ok := after.Lookup(dlq, e.Partition); ok && a.Err == nil && a.Offset > from {
-			from = a.Offset
-		}
-		to := e.Offset - 1
-		if opts.Offsets != nil {
-			r, ok := opts.Offsets[e.Partition]
-			if !ok {
-				return
-			}
-			from = max(from, r.From)
+	if opts.Offsets != nil {
+		rng.From, rng.To = map[int32]int64{}, map[int32]int64{}
+		for p, r := range opts.Offsets {
+			rng.Partitions = append(rng.Partitions, p)
+			rng.From[p] = r.From
 			if r.To >= 0 {
-				to = min(to, r.To)
+				rng.To[p] = r.To
 			}
 		}
-		if from <= to {
-			consume[e.Partition] = kgo.NewOffset().At(from)
-			last[e.Partition] = to
-		}
-	})
-	for p := range opts.Offsets {
-		if _, ok := ends.Lookup(dlq, p); !ok {
-			return res, fmt.Errorf("offsets: DLQ topic %s has no partition %d", dlq, p)
-		}
+		slices.Sort(rng.Partitions)
 	}
-	if len(consume) == 0 {
-		progress("nothing to read in the selected DLQ range")
-		return res, nil
-	}
-	rd, err := kgo.NewClient(append(k.ClientOpts(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{dlq: consume}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	)...)
-	if err != nil {
-		return res, err
-	}
-	defer rd.Close()
 
 	var batch []*kgo.Record
 	flush := func() error {
@@ -181,62 +130,48 @@ func Reprice(ctx context.Context, k kafkax.Config, opts RepriceOptions, progress
 		batch = batch[:0]
 		return nil
 	}
-	for len(last) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return res, err
+	read := 0
+	_, err = kafkax.ReadToEnd(ctx, k.ClientOpts(), dlq, rng, func(r *kgo.Record) error {
+		read++
+		res.Scanned++
+		var d event.DLQRecord
+		if json.Unmarshal(r.Value, &d) != nil || !slices.Contains(opts.Reasons, d.Reason) || len(d.Original) == 0 {
+			return nil
 		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) { ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err)) })
-		if ferr != nil {
-			return res, ferr
+		if d.SourceTopic != "" && d.SourceTopic != k.Topics.Usage {
+			return nil
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			to, ok := last[r.Partition]
-			if !ok || r.Offset > to {
-				return
-			}
-			if r.Offset == to {
-				delete(last, r.Partition)
-			}
-			if r.Attrs.IsControl() {
-				return
-			}
-			res.Scanned++
-			var d event.DLQRecord
-			if json.Unmarshal(r.Value, &d) != nil || !slices.Contains(opts.Reasons, d.Reason) || len(d.Original) == 0 {
-				return
-			}
-			if d.SourceTopic != "" && d.SourceTopic != k.Topics.Usage {
-				return
-			}
-			t := d.RejectedAt
-			if opts.ByEventTime {
-				t = d.EventTime
-			}
-			if (!opts.Since.IsZero() && t.Before(opts.Since)) || (!opts.Until.IsZero() && !t.Before(opts.Until)) {
-				return
-			}
-			// The key the record had: decoded by the processor's own decoder, so a
-			// replay lands on the partition (and dedupe state) a retry would.
-			ev, err := ingest.DecodeUsage(d.Original, time.Time{})
-			if err != nil {
-				_ = json.Unmarshal(d.Original, &ev) // best effort; the processor rejects it again
-			}
-			batch = append(batch, &kgo.Record{
-				Topic:   k.Topics.Usage,
-				Key:     ev.Key(),
-				Value:   d.Original,
-				Headers: []kgo.RecordHeader{{Key: "tokenmeter-replay-of", Value: []byte(d.ID)}},
-			})
-			res.Replayed++
-			res.ByReason[d.Reason]++
+		t := d.RejectedAt
+		if opts.ByEventTime {
+			t = d.EventTime
+		}
+		if (!opts.Since.IsZero() && t.Before(opts.Since)) || (!opts.Until.IsZero() && !t.Before(opts.Until)) {
+			return nil
+		}
+		// The key the record had: decoded by the processor's own decoder, so a
+		// replay lands on the partition (and dedupe state) a retry would.
+		ev, err := ingest.DecodeUsage(d.Original, time.Time{})
+		if err != nil {
+			_ = json.Unmarshal(d.Original, &ev) // best effort; the processor rejects it again
+		}
+		batch = append(batch, &kgo.Record{
+			Topic:   k.Topics.Usage,
+			Key:     ev.Key(),
+			Value:   d.Original,
+			Headers: []kgo.RecordHeader{{Key: "tokenmeter-replay-of", Value: []byte(d.ID)}},
 		})
+		res.Replayed++
+		res.ByReason[d.Reason]++
 		if len(batch) >= 1000 {
-			if err := flush(); err != nil {
-				return res, err
-			}
+			return flush()
 		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("DLQ topic %s: %w", dlq, err)
+	}
+	if read == 0 {
+		progress("nothing to read in the selected DLQ range")
 	}
 	return res, flush()
 }
