@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tokenmeter/tokenmeter/internal/app"
+	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/telemetry"
 )
 
@@ -153,6 +154,13 @@ func validateCmd(_ context.Context, args []string) error {
 		return fmt.Errorf("%s is invalid:\n%w", cfg.Path, err)
 	}
 	fmt.Printf("%s: ok (roles %v)\n", cfg.Path, cfg.Roles)
+	if cfg.Pricing.FX != "" {
+		if fx, err := pricing.ReadFX(cfg.Resolve(cfg.Pricing.FX)); err == nil {
+			for _, p := range pricing.CheckFXCoverage(fx, cfg.Pricing, time.Now()) {
+				fmt.Println(p)
+			}
+		}
+	}
 	return nil
 }
 

@@ -114,6 +114,11 @@ func pricesCheck(args []string, stdout io.Writer) error {
 		files = append(files, f)
 	}
 	problems := pricing.Check(files, pc.Catalogues, at)
+	if pc.FX != "" {
+		if fx, err := pricing.ReadFX(pc.FX); err == nil {
+			problems = append(problems, pricing.CheckFXCoverage(fx, pc, at)...)
+		}
+	}
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
 	}

@@ -99,6 +99,9 @@ func writeSummary(ctx context.Context, out io.Writer, conn driver.Conn, db strin
 		fmt.Fprintf(out, " (%s .. %s UTC)", first.UTC().Format(time.DateTime), last.UTC().Format(time.DateTime))
 	}
 	fmt.Fprintf(out, "\n  dead-lettered: %d   outcome records: %d   budget alerts: %d\n", dlq, outcomeRecs, alerts)
+	if err := writeQuality(ctx, out, conn, db); err != nil {
+		return err
+	}
 
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	section := func(title, query string, header string) error {
@@ -262,4 +265,46 @@ func cfoLines(ctx context.Context, conn driver.Conn, db string) []string {
 			return v[0][:7] + " n/a"
 		})
 	return lines
+}
+
+// writeQuality says how far the figures can be trusted: calls whose usage
+// the source did not fully report (cost an upper or lower bound, or unknown),
+// events priced with a stale FX rate, and what was dead-lettered where and
+// why (OTLP partial-success rejections included: exporters rarely show them).
+func writeQuality(ctx context.Context, out io.Writer, conn driver.Conn, db string) error {
+	var exact, upper, lower, unmetered, staleFX uint64
+	var upperCost decimal.Decimal
+	if err := conn.QueryRow(ctx, "SELECT countIf(usage_completeness IN ('', 'complete')),"+
+		" countIf(usage_completeness IN ('cache_unreported', 'output_overcounted')),"+
+		" countIf(usage_completeness = 'cache_omitted'), countIf(usage_completeness = 'usage_missing'),"+
+		" sumIf(effective_cost, usage_completeness IN ('cache_unreported', 'output_overcounted')), countIf(fx_stale = 1)"+
+		" FROM "+db+".priced_usage").Scan(&exact, &upper, &lower, &unmetered, &upperCost, &staleFX); err != nil {
+		return fmt.Errorf("summary: usage completeness: %w", err)
+	}
+	fmt.Fprintf(out, "  usage completeness: %d exact, %d upper bound (%s USD at most), %d lower bound, %d unmetered (no usage: cost unknown, not 0)\n",
+		exact, upper, money(upperCost), lower, unmetered)
+	if staleFX > 0 {
+		fmt.Fprintf(out, "  WARNING: %d event(s) priced with a stale FX rate (older than pricing.fx_max_age): update the rates file and reprice\n", staleFX)
+	}
+	rows, err := conn.Query(ctx, "SELECT stage, reason, count() AS n FROM "+db+".dlq GROUP BY stage, reason ORDER BY n DESC, stage, reason LIMIT 10")
+	if err != nil {
+		return fmt.Errorf("summary: dlq reasons: %w", err)
+	}
+	defer rows.Close()
+	var parts []string
+	for rows.Next() {
+		var stage, reason string
+		var n uint64
+		if err := rows.Scan(&stage, &reason, &n); err != nil {
+			return fmt.Errorf("summary: dlq reasons: %w", err)
+		}
+		parts = append(parts, fmt.Sprintf("%s/%s %d", stage, reason, n))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(out, "  dead-lettered by stage/reason: %s (collector/*: OTLP spans rejected in a partial success)\n", strings.Join(parts, ", "))
+	}
+	return nil
 }

@@ -79,7 +79,7 @@ func New(cfg Config, deps role.Deps) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector metrics: %w", err)
 	}
-	return &Collector{cfg: cfg, deps: deps, mapper: ingest.NewSpanMapper(cfg.Attributes.Sources()), metrics: m, now: time.Now}, nil
+	return &Collector{cfg: cfg, deps: deps, mapper: ingest.NewSpanMapper(cfg.Attributes.Sources()).WithCallMemory(ingest.NewCallMemory(cfg.OTLP.CallMemoryWindow, cfg.OTLP.CallMemoryMax)), metrics: m, now: time.Now}, nil
 }
 
 // Name implements role.Role.
@@ -315,6 +315,8 @@ type metrics struct {
 	rejected     metric.Int64Counter
 	reqRejected  metric.Int64Counter
 	spansSkipped metric.Int64Counter
+	spansDup     metric.Int64Counter
+	unmetered    metric.Int64Counter
 	limitBreach  metric.Int64Counter
 
 	mu   sync.Mutex
@@ -336,6 +338,8 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		rejected:     ctr("tokenmeter_collector_events_rejected", "Events (items, spans) rejected, by path, kind and reason."),
 		reqRejected:  ctr("tokenmeter_collector_requests_rejected", "Whole requests refused, by path and reason."),
 		spansSkipped: ctr("tokenmeter_collector_spans_skipped", "OTLP spans without GenAI usage attributes, by path."),
+		spansDup:     ctr("tokenmeter_collector_spans_duplicate", "OTLP spans reporting a model call another span already reported (same gen_ai.response.id in the trace, or a parent/child pair), by path; not produced."),
+		unmetered:    ctr("tokenmeter_collector_calls_unmetered", "Model calls accepted without usage (usage_completeness=usage_missing), by path: their cost is unknown, not zero."),
 		limitBreach:  ctr("tokenmeter_collector_limit_breaches", "Input limits breached (limits: section), by path and limit (a closed set: max_depth, max_string_bytes, ...)."),
 		sets:         map[[3]string]metric.MeasurementOption{},
 	}
@@ -376,6 +380,18 @@ func (m *metrics) reject(path, kind, reason string, n int) {
 
 func (m *metrics) refuse(path, reason string) {
 	m.reqRejected.Add(context.Background(), 1, m.attrs(path, "", reason))
+}
+
+func (m *metrics) duplicate(path string, n int) {
+	if n > 0 {
+		m.spansDup.Add(context.Background(), int64(n), m.attrs(path, "", ""))
+	}
+}
+
+func (m *metrics) unmeteredCalls(path string, n int) {
+	if n > 0 {
+		m.unmetered.Add(context.Background(), int64(n), m.attrs(path, "", ""))
+	}
 }
 
 // breach counts one breached limit; breach is a limits.Breach* constant.

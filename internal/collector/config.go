@@ -61,6 +61,14 @@ type OTLPConfig struct {
 	// TLS, when cert_file is set, serves both OTLP listeners over TLS.
 	// (The main API server has its own, http.tls.)
 	TLS TLSConfig `yaml:"tls"`
+	// CallMemoryWindow is how long the collector remembers which span
+	// reported a model call (tenant, trace, gen_ai.response.id), so a second
+	// span of the same call in a later export is counted as a duplicate
+	// instead of a second call. Default 10m. Per collector process.
+	CallMemoryWindow time.Duration `yaml:"call_memory_window"`
+	// CallMemoryMax bounds the calls remembered (oldest forgotten first).
+	// Default 200000 (a few tens of MB at most).
+	CallMemoryMax int `yaml:"call_memory_max"`
 }
 
 // TLSConfig is a server certificate and, for mTLS, the CA clients must present a certificate from.
@@ -104,6 +112,10 @@ type AttributesConfig struct {
 	Application    []string `yaml:"application"`
 	Environment    []string `yaml:"environment"`
 	UserID         []string `yaml:"user_id"`
+	// Keep names more span/resource attributes (exact or glob with '*') to
+	// copy into the event's attributes map, where attribution rules match
+	// `attributes.<key>`; added to ingest.DefaultKeptAttributes.
+	Keep []string `yaml:"keep"`
 }
 
 // Sources merges the configured names in front of the defaults.
@@ -118,6 +130,7 @@ func (a AttributesConfig) Sources() ingest.AttributeSources {
 		Application:    j(a.Application, d.Application),
 		Environment:    j(a.Environment, d.Environment),
 		UserID:         j(a.UserID, d.UserID),
+		Keep:           j(a.Keep, d.Keep),
 	}
 }
 
@@ -141,6 +154,12 @@ func (c *Config) ApplyDefaults() {
 	}
 	if p.DeliveryTimeout == 0 {
 		p.DeliveryTimeout = 30 * time.Second
+	}
+	if c.OTLP.CallMemoryWindow == 0 {
+		c.OTLP.CallMemoryWindow = 10 * time.Minute
+	}
+	if c.OTLP.CallMemoryMax == 0 {
+		c.OTLP.CallMemoryMax = 200000
 	}
 	if c.OTLP.GRPCListen == nil {
 		s := ":4317"
@@ -201,12 +220,18 @@ func (c *Config) Validate() error {
 	for _, e := range c.OTLP.TLS.Validate() {
 		bad("otlp.%v", e)
 	}
+	if c.OTLP.CallMemoryWindow < 0 {
+		bad("otlp.call_memory_window: must not be negative; got %s", c.OTLP.CallMemoryWindow)
+	}
+	if c.OTLP.CallMemoryMax < 0 {
+		bad("otlp.call_memory_max: must not be negative; got %d", c.OTLP.CallMemoryMax)
+	}
 	a := c.Attributes
 	for _, l := range []struct {
 		name  string
 		names []string
 	}{{"workflow", a.Workflow}, {"team", a.Team}, {"prompt_version", a.PromptVersion}, {"prompt_template", a.PromptTemplate},
-		{"application", a.Application}, {"environment", a.Environment}, {"user_id", a.UserID}} {
+		{"application", a.Application}, {"environment", a.Environment}, {"user_id", a.UserID}, {"keep", a.Keep}} {
 		for i, n := range l.names {
 			if n == "" {
 				bad("attributes.%s[%d]: must not be empty", l.name, i)

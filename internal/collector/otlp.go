@@ -107,8 +107,8 @@ func (c *Collector) stopOTLP(ctx context.Context) {
 
 // traceResult is what one OTLP export did.
 type traceResult struct {
-	accepted, rejected, skipped int
-	message                     string // first rejections, for partial_success.error_message
+	accepted, rejected, skipped, duplicates, unmetered int
+	message                                            string // first rejections, for partial_success.error_message
 }
 
 // maxRejectionDetails bounds the partial-success message.
@@ -131,6 +131,8 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 		switch {
 		case r.Skipped:
 			res.skipped++
+		case r.Duplicate:
+			res.duplicates++
 		case r.Err != nil:
 			res.rejected++
 			c.metrics.reject(path, kindUsage, r.Err.Reason, 1)
@@ -172,12 +174,16 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 				return
 			}
 			recs = append(recs, kgo.Record{Topic: topic, Key: r.Event.Key(), Value: v})
+			if r.Event.Unmetered() {
+				res.unmetered++
+			}
 		}
 	})
 	if mapErr != nil {
 		return res, mapErr
 	}
 	c.metrics.skip(path, res.skipped)
+	c.metrics.duplicate(path, res.duplicates)
 	if res.rejected > 0 {
 		res.message = fmt.Sprintf("%d span(s) rejected: %s", res.rejected, strings.Join(details, "; "))
 	}
@@ -190,6 +196,7 @@ func (c *Collector) ingestTraces(ctx context.Context, td ptrace.Traces, tenantID
 	}
 	res.accepted = len(recs) - dlq
 	c.metrics.accept(path, kindUsage, res.accepted)
+	c.metrics.unmeteredCalls(path, res.unmetered)
 	return res, nil
 }
 

@@ -126,11 +126,15 @@ func emitGenAISpans(t *testing.T, exp sdktrace.SpanExporter, app string) emitted
 		{EventID: e1, EventTime: eventTime, Tenant: "acme", Provider: "openai", Model: "gpt-4o-2024-08-06", Operation: "chat",
 			InputTokens: 1000, CacheReadInputTokens: 400, CacheWriteInputTokens: 100, OutputTokens: 250, ReasoningTokens: 50,
 			Workflow: "support-copilot", Team: "cx", UserID: "u-1", Application: app, Environment: "prod", AgentName: "triage",
-			TraceID: t1, SpanID: p1, ConversationID: "conv-9", SessionID: "sess-1"},
+			TraceID: t1, SpanID: p1, ConversationID: "conv-9", SessionID: "sess-1",
+			// The kept attributes attribution rules can match (attributes.<key>).
+			Attributes: map[string]string{"deployment.environment.name": "prod", "gen_ai.agent.name": "triage",
+				"gen_ai.workflow.name": "support-copilot", "service.name": app, "tokenmeter.team": "cx"}},
 		// Older names: gen_ai.system "xai" is normalised to x_ai; prompt/completion tokens.
 		{EventID: e2, EventTime: eventTime, Tenant: "acme", Provider: "x_ai", Model: "grok-3",
 			InputTokens: 30, OutputTokens: 12, Workflow: "marketing-copy", Team: "cx", UserID: "u-2", Application: app, Environment: "prod",
-			TraceID: t2, SpanID: p2},
+			TraceID: t2, SpanID: p2, Attributes: map[string]string{"deployment.environment.name": "prod", "service.name": app,
+				"tokenmeter.team": "cx", "tokenmeter.workflow": "marketing-copy"}},
 	}
 	return out
 }

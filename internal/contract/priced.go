@@ -86,7 +86,7 @@ func (e *Encoder) AppendPriced(b []byte, p *event.PricedUsageEvent) ([]byte, err
 		BillingCurrency: p.BillingCurrency, FxRate: Money(p.FXRate, &m[10]), FxDate: fxd,
 		BilledListCost: Money(p.BilledListCost, &m[11]), BilledContractedCost: Money(p.BilledContractedCost, &m[12]),
 		BilledEffectiveCost: Money(p.BilledEffectiveCost, &m[13]), BilledCacheSavings: Money(p.BilledCacheSavings, &m[14]),
-		PricedAt: p.PricedAt.UnixMilli(),
+		PricedAt: p.PricedAt.UnixMilli(), UsageCompleteness: u.UsageCompleteness, FxStale: p.FXStale,
 	}
 	if rc := u.ReportedCost; rc != nil {
 		a, ok := money.FromDecimal(rc.Amount)
@@ -131,7 +131,7 @@ func ToEvent(m *pricedv1.PricedUsage, out *event.PricedUsageEvent) {
 			Units:    event.Units{Images: m.Images, AudioSeconds: m.AudioSeconds, Requests: m.Requests, ToolCalls: m.ToolCalls, WebSearches: m.WebSearches},
 			Workflow: m.Workflow, PromptTemplate: m.PromptTemplate, PromptVersion: m.PromptVersion, UserID: m.UserId, Team: m.Team,
 			Application: m.Application, Environment: m.Environment, AgentName: m.AgentName, TraceID: m.TraceId, SpanID: m.SpanId,
-			ConversationID: m.ConversationId, SessionID: m.SessionId,
+			ConversationID: m.ConversationId, SessionID: m.SessionId, UsageCompleteness: m.UsageCompleteness,
 		},
 		CostCentre: m.CostCentre, TaskID: m.TaskId, AttributionRule: m.AttributionRule,
 		PriceID: m.PriceId, PriceSource: m.PriceSource, PricingTier: m.PricingTier, ContractID: m.ContractId,
@@ -140,7 +140,7 @@ func ToEvent(m *pricedv1.PricedUsage, out *event.PricedUsageEvent) {
 		CostOutput: Amount(m.CostOutput), CostReasoning: Amount(m.CostReasoning), CostUnits: Amount(m.CostUnits),
 		PricingCurrency: m.PricingCurrency, ListCost: Amount(m.ListCost), ContractedCost: Amount(m.ContractedCost),
 		EffectiveCost: Amount(m.EffectiveCost), CacheSavings: Amount(m.CacheSavings),
-		BillingCurrency: m.BillingCurrency, FXRate: Amount(m.FxRate), FXDate: Date(m.FxDate),
+		BillingCurrency: m.BillingCurrency, FXRate: Amount(m.FxRate), FXDate: Date(m.FxDate), FXStale: m.FxStale,
 		BilledListCost: Amount(m.BilledListCost), BilledContractedCost: Amount(m.BilledContractedCost),
 		BilledEffectiveCost: Amount(m.BilledEffectiveCost), BilledCacheSavings: Amount(m.BilledCacheSavings),
 		LocalDate: Date(m.LocalDate), TimeZone: m.TimeZone, PricedAt: time.UnixMilli(m.PricedAt).UTC(),

@@ -32,6 +32,35 @@ const (
 	ServiceTierPriority = "priority"
 )
 
+// Usage completeness: how much of a call's usage its source reported.
+// Anything but complete means the priced cost is not exact: an upper bound
+// when cache tokens were not reported (they were priced at the uncached input
+// rate), unknown when no usage was reported at all.
+const (
+	// UsageComplete: every token class the provider bills was reported.
+	// An event without usage_completeness is complete.
+	UsageComplete = "complete"
+	// UsageCacheUnreported: the source is known not to report cache reads
+	// or writes, so cached input was counted (and priced) as uncached: the
+	// cost is an upper bound.
+	UsageCacheUnreported = "cache_unreported"
+	// UsageCacheOmitted: the source dropped the call's cache reads and
+	// writes from every count it sent (input_tokens lacks them): the cost is
+	// a lower bound.
+	UsageCacheOmitted = "cache_omitted"
+	// UsageOutputOvercounted: the source is known to over-count output
+	// tokens for such a call (e.g. adding a stream's first and final
+	// counts): the cost is an upper bound.
+	UsageOutputOvercounted = "output_overcounted"
+	// UsageMissing: a model call with no usage at all (for example a stream
+	// read without usage). It is counted as an unmetered call; its cost is
+	// unknown, not zero.
+	UsageMissing = "usage_missing"
+)
+
+// UsageCompletenessValues lists the valid usage_completeness values.
+var UsageCompletenessValues = []string{UsageComplete, UsageCacheUnreported, UsageCacheOmitted, UsageOutputOvercounted, UsageMissing}
+
 // Unattributed is the explicit value of an attribution field that no rule and
 // no input explained, so its share of spend stays visible.
 const Unattributed = "unattributed"
@@ -79,6 +108,10 @@ type UsageEvent struct {
 	OutputTokens            int64 `json:"output_tokens"`
 	ReasoningTokens         int64 `json:"reasoning_tokens,omitempty"`
 	Units                   Units `json:"units,omitempty"`
+	// UsageCompleteness is UsageComplete (or ""), UsageCacheUnreported,
+	// UsageCacheOmitted, UsageOutputOvercounted or UsageMissing; see those
+	// constants.
+	UsageCompleteness string `json:"usage_completeness,omitempty"`
 
 	Workflow       string            `json:"workflow,omitempty"`
 	PromptTemplate string            `json:"prompt_template,omitempty"`
@@ -98,6 +131,19 @@ type UsageEvent struct {
 	// tokenmeter's own price, never used instead of it.
 	ReportedCost *Money `json:"reported_cost,omitempty"`
 }
+
+// CostIsUpperBound reports whether the usage the event carries can only
+// overstate the call's cost (cache tokens priced as uncached input).
+func (e *UsageEvent) CostIsUpperBound() bool {
+	return e.UsageCompleteness == UsageCacheUnreported || e.UsageCompleteness == UsageOutputOvercounted
+}
+
+// CostIsLowerBound reports whether the usage the event carries can only
+// understate the call's cost (cache tokens missing from the counts).
+func (e *UsageEvent) CostIsLowerBound() bool { return e.UsageCompleteness == UsageCacheOmitted }
+
+// Unmetered reports whether the event is a model call whose usage is unknown.
+func (e *UsageEvent) Unmetered() bool { return e.UsageCompleteness == UsageMissing }
 
 // Key is the Kafka record key: tenant/workflow, so one workflow's events are
 // ordered on one partition and budget state stays partition-local.
@@ -173,9 +219,12 @@ type PricedUsageEvent struct {
 	// CacheSavings is what cached reads saved against the uncached input price, at list price.
 	CacheSavings money.Amount `json:"cache_savings"`
 
-	BillingCurrency      string       `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
-	FXRate               money.Amount `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency (rounded to money.Scale; billed costs use the exact rate)
-	FXDate               string       `json:"fx_date"`          // YYYY-MM-DD of the rate used
+	BillingCurrency string       `json:"billing_currency"` // tenant's reporting currency, e.g. HKD
+	FXRate          money.Amount `json:"fx_rate"`          // 1 PricingCurrency = FXRate BillingCurrency (rounded to money.Scale; billed costs use the exact rate)
+	FXDate          string       `json:"fx_date"`          // YYYY-MM-DD of the rate used
+	// FXStale: the rate used is older than pricing.fx_max_age before the
+	// event (the rates file was not kept up to date).
+	FXStale              bool         `json:"fx_stale,omitempty"`
 	BilledListCost       money.Amount `json:"billed_list_cost"`
 	BilledContractedCost money.Amount `json:"billed_contracted_cost"`
 	BilledEffectiveCost  money.Amount `json:"billed_effective_cost"`

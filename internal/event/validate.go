@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -87,6 +88,9 @@ func (e *UsageEvent) ValidateWithin(now time.Time, lim limits.Limits) error {
 	case "", ServiceTierStandard, ServiceTierBatch, ServiceTierFlex, ServiceTierPriority:
 	default:
 		p.add("service_tier", "must be one of standard, batch, flex, priority; got %q", truncate(e.ServiceTier))
+	}
+	if e.UsageCompleteness != "" && !slices.Contains(UsageCompletenessValues, e.UsageCompleteness) {
+		p.add("usage_completeness", "must be one of %s; got %q", strings.Join(UsageCompletenessValues, ", "), truncate(e.UsageCompleteness))
 	}
 	for _, f := range [...]struct {
 		name, v string

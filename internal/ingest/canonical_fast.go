@@ -56,6 +56,7 @@ const (
 	fConversationID
 	fSessionID
 	fAttributes
+	fUsageCompleteness
 )
 
 // decodeCanonical decodes b (already trimmed of surrounding white space)
@@ -146,6 +147,8 @@ func decodeCanonical(b []byte, borrow bool, out *event.UsageEvent) bool {
 			bit, ok = fSessionID, p.strField(&out.SessionID)
 		case "attributes":
 			bit, ok = fAttributes, p.attributes(&out.Attributes)
+		case "usage_completeness":
+			bit, ok = fUsageCompleteness, p.strField(&out.UsageCompleteness)
 		default:
 			// reported_cost, usage, usageMetadata, usage_metadata, response,
 			// and unknown keys: the general decoder's business.

@@ -24,19 +24,25 @@ type AttributeSources struct {
 	Application    []string
 	Environment    []string
 	UserID         []string
+	// Keep names the span and resource attributes copied into the event's
+	// attributes map (where attribution rules match attributes.<key>): exact
+	// names or globs with '*'. DefaultAttributeSources lists the defaults.
+	Keep []string
 }
 
 // DefaultAttributeSources are the OTel GenAI / general semantic-convention
 // names (current first, then older spellings) and tokenmeter's own.
 func DefaultAttributeSources() AttributeSources {
 	return AttributeSources{
-		Workflow:       []string{"gen_ai.workflow.name", "tokenmeter.workflow"},
-		Team:           []string{"tokenmeter.team"},
-		PromptVersion:  []string{"gen_ai.prompt.version", "tokenmeter.prompt_version"},
-		PromptTemplate: []string{"gen_ai.prompt.name", "tokenmeter.prompt_template"},
+		// traceloop.*: OpenLLMetry's @workflow name and association properties.
+		Workflow:       []string{"gen_ai.workflow.name", "tokenmeter.workflow", "traceloop.workflow.name"},
+		Team:           []string{"tokenmeter.team", "traceloop.association.properties.team"},
+		PromptVersion:  []string{"gen_ai.prompt.version", "tokenmeter.prompt_version", "traceloop.prompt.version"},
+		PromptTemplate: []string{"gen_ai.prompt.name", "tokenmeter.prompt_template", "traceloop.prompt.key"},
 		Application:    []string{"service.name"},
 		Environment:    []string{"deployment.environment.name", "deployment.environment"},
-		UserID:         []string{"user.id", "enduser.id"},
+		UserID:         []string{"user.id", "enduser.id", "traceloop.association.properties.user_id", "traceloop.association.properties.user.id"},
+		Keep:           DefaultKeptAttributes(),
 	}
 }
 
@@ -63,8 +69,14 @@ const (
 	tSession
 	tServiceTier
 	tRegion
+	tResponseID
+	tStream
 	numTargets
 )
+
+// attributionTargets are the fields a usage span inherits from its ancestors
+// in the trace when it does not carry them itself.
+var attributionTargets = [...]target{tWorkflow, tTeam, tPromptVersion, tPromptTemplate, tUserID, tAgent, tConversation, tSession}
 
 var targetField = [numTargets]string{
 	tProvider: "provider", tModel: "model", tOperation: "operation", tInput: "input_tokens", tOutput: "output_tokens",
@@ -72,6 +84,7 @@ var targetField = [numTargets]string{
 	tWorkflow: "workflow", tTeam: "team", tPromptVersion: "prompt_version", tPromptTemplate: "prompt_template",
 	tApplication: "application", tEnvironment: "environment", tUserID: "user_id", tAgent: "agent_name",
 	tConversation: "conversation_id", tSession: "session_id", tServiceTier: "service_tier", tRegion: "region",
+	tResponseID: "gen_ai.response.id", tStream: "stream",
 }
 
 type source struct {
@@ -83,12 +96,25 @@ type source struct {
 // NewSpanMapper; it is safe for concurrent use.
 type SpanMapper struct {
 	byKey map[string][]source
+	// keepExact and keep (globs) name the attributes copied into events.
+	keepExact map[string]struct{}
+	keep      []pattern
+	// calls remembers the model calls of earlier exports (nil: per export only).
+	calls *CallMemory
 }
 
 // NewSpanMapper builds a mapper from the built-in GenAI attribute names plus
 // the configured sources.
 func NewSpanMapper(src AttributeSources) *SpanMapper {
 	m := &SpanMapper{byKey: map[string][]source{}}
+	m.keepExact = map[string]struct{}{}
+	for _, k := range src.Keep {
+		if p := compileGlob(k); p.parts == nil {
+			m.keepExact[k] = struct{}{}
+		} else {
+			m.keep = append(m.keep, p)
+		}
+	}
 	add := func(t target, names ...string) {
 		for i, n := range names {
 			if n == "" {
@@ -107,8 +133,12 @@ func NewSpanMapper(src AttributeSources) *SpanMapper {
 	add(tReasoning, "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
 	add(tAgent, "gen_ai.agent.name")
 	add(tConversation, "gen_ai.conversation.id")
-	add(tSession, "session.id")
-	add(tServiceTier, "openai.response.service_tier", "gen_ai.openai.response.service_tier", "openai.request.service_tier", "gen_ai.openai.request.service_tier")
+	add(tSession, "session.id", "traceloop.association.properties.session_id")
+	add(tServiceTier, "openai.response.service_tier", "gen_ai.openai.response.service_tier", "anthropic.response.service_tier",
+		"gen_ai.anthropic.response.service_tier", "openai.request.service_tier", "gen_ai.openai.request.service_tier",
+		"anthropic.request.service_tier")
+	add(tResponseID, "gen_ai.response.id")
+	add(tStream, "gen_ai.request.stream", "gen_ai.request.is_stream", "llm.is_streaming")
 	add(tRegion, "cloud.region")
 	add(tWorkflow, src.Workflow...)
 	add(tTeam, src.Team...)
@@ -131,6 +161,9 @@ type slots [numTargets]slot
 
 func (m *SpanMapper) scan(s *slots, attrs pcommon.Map) {
 	for k, v := range attrs.All() {
+		if len(k) > maxAttrKeyLen {
+			continue
+		}
 		for _, src := range m.byKey[k] {
 			sl := &s[src.t]
 			if !sl.set || src.rank < sl.rank {
@@ -141,11 +174,16 @@ func (m *SpanMapper) scan(s *slots, attrs pcommon.Map) {
 }
 
 // SpanResult is the outcome of mapping one span: an event, a skip (no usage
-// attributes) or a rejection.
+// attributes), a duplicate of another span's model call, or a rejection.
 type SpanResult struct {
 	Event   event.UsageEvent
 	Skipped bool
-	Err     *ItemError
+	// Duplicate: the span reports a model call another span already reported
+	// (same gen_ai.response.id in the trace, or a parent/child pair both
+	// carrying the call's usage); DuplicateOf is the event id kept.
+	Duplicate   bool
+	DuplicateOf string
+	Err         *ItemError
 	// Span, Scope and Resource are the span mapped and where it came from;
 	// valid only during the callback (e.g. to keep a rejected span's original).
 	Span     ptrace.Span
@@ -154,35 +192,37 @@ type SpanResult struct {
 }
 
 // MapTraces maps every span of td, calling fn once per span in order.
-// Spans without GenAI usage are reported as skipped. tenant is the
-// authenticated tenant; now bounds event_time.
+// Spans without GenAI usage are reported as skipped, the second report of a
+// model call as a duplicate. tenant is the authenticated tenant; now bounds
+// event_time.
 func (m *SpanMapper) MapTraces(td ptrace.Traces, tenant string, now time.Time, fn func(*SpanResult)) {
-	var res slots
-	var r SpanResult
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		res = slots{}
-		m.scan(&res, rs.Resource().Attributes())
-		sss := rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				r = SpanResult{Span: spans.At(k), Scope: sss.At(j).Scope(), Resource: rs.Resource()}
-				m.mapSpan(spans.At(k), &res, tenant, now, &r)
-				fn(&r)
-			}
+	b := m.collect(td)
+	results := make([]SpanResult, len(b.spans))
+	for i := range b.spans {
+		sr := &b.spans[i]
+		r := &results[i]
+		*r = SpanResult{Span: sr.span, Scope: sr.scope, Resource: sr.res}
+		if !sr.call {
+			r.Skipped = true
+			continue
 		}
+		m.mapSpan(b, i, tenant, now, r)
+	}
+	m.dedupe(b, results, tenant, now)
+	for i := range results {
+		fn(&results[i])
 	}
 }
 
-func (m *SpanMapper) mapSpan(sp ptrace.Span, res *slots, tenant string, now time.Time, r *SpanResult) {
-	var s slots
-	m.scan(&s, sp.Attributes())
-	if !s[tInput].set && !s[tOutput].set && !s[tCacheRead].set && !s[tCacheWrite].set && !s[tReasoning].set {
-		r.Skipped = true
-		return
-	}
+func (m *SpanMapper) mapSpan(b *batch, i int, tenant string, now time.Time, r *SpanResult) {
+	sr := &b.spans[i]
+	sp := sr.span
+	s := sr.s
+	res := &b.res[sr.resIdx]
+	// Attribution the span lacks comes from its ancestors in this export
+	// (the workflow span the app opened around the call), nearest first,
+	// then from the resource.
+	b.inherit(i, &s)
 	for t := range s {
 		if !s[t].set && res[t].set {
 			s[t] = res[t]
@@ -239,6 +279,10 @@ func (m *SpanMapper) mapSpan(sp ptrace.Span, res *slots, tenant string, now time
 	ev.AgentName = str(tAgent)
 	ev.ConversationID = str(tConversation)
 	ev.SessionID = str(tSession)
+	ev.Attributes = b.keptAttributes(i)
+	if len(problems) == 0 {
+		sr.instr.normalise(ev, &s)
+	}
 	if err := ev.Validate(now); err != nil {
 		if ve, ok := err.(*event.ValidationError); ok {
 			problems = append(problems, ve.Problems...)

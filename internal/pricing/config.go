@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Config is the `pricing:` section: where the catalogue, contracts and FX rates live.
@@ -34,6 +35,21 @@ type Config struct {
 	// Optional when every tenant reports in the catalogue currency (USD);
 	// otherwise events of other tenants are rejected as fx_missing.
 	FX string `yaml:"fx"`
+	// FXMaxAge is how old the rate used for an event may be (event date
+	// minus rate date) before the priced event is flagged fx_stale and a
+	// warning is logged: the rate file has not been updated. Default 96h (a
+	// long weekend); rounded down to whole days.
+	FXMaxAge time.Duration `yaml:"fx_max_age"`
+}
+
+// DefaultFXMaxAge is FXMaxAge's default.
+const DefaultFXMaxAge = 96 * time.Hour
+
+func (c *Config) fxMaxAgeDays() int64 {
+	if c.FXMaxAge == 0 {
+		return int64(DefaultFXMaxAge / (24 * time.Hour))
+	}
+	return int64(c.FXMaxAge / (24 * time.Hour))
 }
 
 // Validate reports every problem at once.
@@ -43,6 +59,9 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(p) == "" {
 			errs = append(errs, fmt.Errorf("catalogues[%d]: empty path", i))
 		}
+	}
+	if c.FXMaxAge < 0 || (c.FXMaxAge > 0 && c.FXMaxAge < 24*time.Hour) {
+		errs = append(errs, fmt.Errorf("fx_max_age: must be at least 24h (rates are daily); got %s", c.FXMaxAge))
 	}
 	if c.FX != "" {
 		switch strings.ToLower(filepath.Ext(c.FX)) {

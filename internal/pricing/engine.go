@@ -39,6 +39,8 @@ type Engine struct {
 	cat       *catalogue
 	contracts []*contract
 	fx        fxTable
+	// fxMaxAgeDays: a rate more days older than the event flags it fx_stale.
+	fxMaxAgeDays int64
 }
 
 // maxPatternCache bounds the pattern-match cache so a flood of garbage model
@@ -84,7 +86,12 @@ func Load(cfg Config, resolve func(string) string) (*Engine, error) {
 		}
 		fx = f
 	}
-	return New(files, names, contracts, fx)
+	e, err := New(files, names, contracts, fx)
+	if err != nil {
+		return nil, err
+	}
+	e.fxMaxAgeDays = cfg.fxMaxAgeDays()
+	return e, nil
 }
 
 // New builds an engine from parsed files (names label catalogue errors).
@@ -97,7 +104,7 @@ func New(catalogues []*CatalogueFile, names []string, contracts *ContractsFile, 
 	if err != nil {
 		return nil, fmt.Errorf("catalogue: %w", err)
 	}
-	e := &Engine{cat: cat, fx: fxTable{}}
+	e := &Engine{cat: cat, fx: fxTable{}, fxMaxAgeDays: int64(DefaultFXMaxAge / (24 * time.Hour))}
 	if contracts != nil {
 		if e.contracts, err = buildContracts(contracts, cat); err != nil {
 			return nil, fmt.Errorf("contracts: %w", err)
@@ -312,6 +319,7 @@ func (e *Engine) priceMatch(ev *event.UsageEvent, m *match, billingCurrency stri
 		billingCurrency = cur
 	}
 	var fx *fxPoint
+	out.FXStale = false
 	if billingCurrency != cur {
 		day := floorDiv(ev.EventTime.Unix(), 86400)
 		p, ok := e.fx.lookup(cur, billingCurrency, day)
@@ -319,6 +327,9 @@ func (e *Engine) priceMatch(ev *event.UsageEvent, m *match, billingCurrency stri
 			return &Error{Reason: ReasonFXMissing, Detail: fmt.Sprintf("no %s/%s rate on or before %s (UTC)", cur, billingCurrency, ev.EventTime.UTC().Format(time.DateOnly))}
 		}
 		fx = p
+		// The latest rate is used however old it is, but an old one means
+		// the rate file was not updated: say so on the event.
+		out.FXStale = day-p.day > e.fxMaxAgeDays
 	}
 
 	q := quantitiesOf(ev)

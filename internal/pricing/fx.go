@@ -193,3 +193,34 @@ func ValidateFX(f *FXFile) error {
 	_, err := buildFX(f)
 	return err
 }
+
+// CheckFXCoverage warns, per currency pair, when the rates file ends before
+// today (UTC): events after its last date are converted at that date's rate,
+// and flagged fx_stale once they are more than fx_max_age past it.
+func CheckFXCoverage(f *FXFile, cfg Config, now time.Time) []Problem {
+	last := map[string]string{}
+	for _, r := range f.Rates {
+		k := r.Base + "/" + r.Quote
+		if _, err := time.Parse(time.DateOnly, r.Date); err == nil && r.Date > last[k] {
+			last[k] = r.Date
+		}
+	}
+	today := now.UTC().Format(time.DateOnly)
+	keys := make([]string, 0, len(last))
+	for k := range last {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var ps []Problem
+	for _, k := range keys {
+		d := last[k]
+		if d >= today {
+			continue
+		}
+		lastDay, _ := time.Parse(time.DateOnly, d)
+		staleFrom := lastDay.AddDate(0, 0, int(cfg.fxMaxAgeDays())+1).Format(time.DateOnly)
+		ps = append(ps, Problem{Severity: SeverityWarning, Where: "fx " + k,
+			Message: fmt.Sprintf("the last rate is dated %s, before today %s: later events use it, and from %s they are flagged fx_stale (pricing.fx_max_age); add current rates (tokenmeter prices import-fx)", d, today, staleFrom)})
+	}
+	return ps
+}

@@ -254,6 +254,12 @@ func contentHash(ev *event.UsageEvent, scratch []byte) (uint64, []byte) {
 		ev.Environment, ev.AgentName, ev.TraceID, ev.SpanID, ev.ConversationID, ev.SessionID} {
 		str(s)
 	}
+	// Hashed only when set, so events without it (every event before the
+	// field existed) keep the hash they were stored with.
+	if ev.UsageCompleteness != "" {
+		str("usage_completeness")
+		str(ev.UsageCompleteness)
+	}
 	num(int64(len(ev.Attributes)))
 	if len(ev.Attributes) > 0 {
 		var arr [16]string

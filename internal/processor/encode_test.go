@@ -34,6 +34,8 @@ func fillAll(t testing.TB, v reflect.Value, seed *int64) {
 		v.SetString("v" + string(rune('a'+s%26)) + "-" + decimal.NewFromInt(s).String())
 	case reflect.Int64, reflect.Int32, reflect.Int:
 		v.SetInt(s)
+	case reflect.Bool:
+		v.SetBool(true)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			fillAll(t, v.Field(i), seed)

@@ -25,6 +25,7 @@ type metrics struct {
 	unknownModels   metric.Int64Counter // tokenmeter_processor_unknown_model_total{provider,model}
 	txns            metric.Int64Counter // tokenmeter_processor_transactions_total{result}
 	sessionRestarts metric.Int64Counter // tokenmeter_processor_session_restarts_total
+	fxStale         metric.Int64Counter // tokenmeter_processor_fx_stale_total
 
 	priced, duplicate, dlq metric.AddOption
 	committed, aborted     metric.AddOption
@@ -71,7 +72,7 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	}
 	var (
 		out  metrics
-		errs [5]error
+		errs [6]error
 	)
 	out.events, errs[0] = m.Int64Counter("tokenmeter.processor.events",
 		metric.WithDescription("Usage records processed, by outcome (priced, duplicate, dlq); counted when their transaction commits."))
@@ -83,6 +84,8 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		metric.WithDescription("Processor transactions, by result (committed, aborted)."))
 	out.sessionRestarts, errs[4] = m.Int64Counter("tokenmeter.processor.session_restarts",
 		metric.WithDescription("Transactional sessions restarted after a failure."))
+	out.fxStale, errs[5] = m.Int64Counter("tokenmeter.processor.fx_stale",
+		metric.WithDescription("Usage records priced with an FX rate older than pricing.fx_max_age (flagged fx_stale); counted when their transaction commits."))
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -109,6 +112,9 @@ func (m *metrics) record(t *tally) {
 	if t.priced > 0 {
 		m.events.Add(ctx, int64(t.priced), m.priced)
 	}
+	if t.fxStale > 0 {
+		m.fxStale.Add(ctx, int64(t.fxStale))
+	}
 	if t.duplicates > 0 {
 		m.events.Add(ctx, int64(t.duplicates), m.duplicate)
 	}
@@ -129,6 +135,8 @@ func (m *metrics) record(t *tally) {
 // tally counts one transaction's outcomes and collects its produce errors.
 type tally struct {
 	priced, duplicates int
+	fxStale            int    // priced with an FX rate older than pricing.fx_max_age
+	fxStaleDate        string // the last such rate's date
 	reasons            map[string]int
 	unknown            map[[2]string]int
 
@@ -137,7 +145,7 @@ type tally struct {
 }
 
 func (t *tally) reset() {
-	t.priced, t.duplicates = 0, 0
+	t.priced, t.duplicates, t.fxStale, t.fxStaleDate = 0, 0, 0, ""
 	if t.reasons == nil {
 		t.reasons, t.unknown = map[string]int{}, map[[2]string]int{}
 	}

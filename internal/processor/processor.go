@@ -52,6 +52,8 @@ type Processor struct {
 	m      *metrics
 	hooks  []kgo.Hook // kotel: broker request and produce/fetch metrics on /metrics
 	now    func() time.Time
+	// fxWarned is the stale FX date last warned about (one log line per date).
+	fxWarned string
 
 	mu       sync.Mutex
 	epochs   map[int32]uint64 // bumped on every assignment and revocation of a usage partition
@@ -484,6 +486,12 @@ func (p *Processor) session(pollCtx, hardCtx context.Context, b *retry.Backoff) 
 		seen.commit(p.clock().UnixMilli())
 		p.m.transactions(true)
 		p.m.record(&tally)
+		if tally.fxStale > 0 && tally.fxStaleDate != p.fxWarned {
+			// Once per stale rate date: the rates file needs updating.
+			p.fxWarned = tally.fxStaleDate
+			p.log.Warn("events priced with a stale FX rate (older than pricing.fx_max_age): update the rates file; they are flagged fx_stale",
+				"fx_date", tally.fxStaleDate, "events", tally.fxStale)
+		}
 		b.Reset()
 		p.mu.Lock()
 		p.problem = nil
@@ -574,6 +582,10 @@ func (p *Processor) produceBatch(ctx context.Context, sess *kgo.GroupTransactSes
 				err = tr.produceDedupe(ctx, sess, p.cfg.Dedupe.Topic, rec.Partition, promise)
 			}
 			tally.priced++
+			if tr.out.FXStale {
+				tally.fxStale++
+				tally.fxStaleDate = tr.out.FXDate
+			}
 			return
 		case verdictDuplicate:
 			tally.duplicates++

@@ -27,6 +27,7 @@ type pricedBlock struct {
 	date  map[string]*proto.ColDate
 	dt    map[string]*proto.ColDateTime64
 	ms    proto.ColUInt16
+	stale proto.ColUInt8 // fx_stale
 	part  proto.ColInt32
 	off   proto.ColInt64
 	input proto.Input
@@ -44,6 +45,8 @@ func pricedColumnType(name string) string {
 		return "DateTime64(3, 'UTC')"
 	case "event_time_ms":
 		return "UInt16"
+	case "fx_stale":
+		return "UInt8"
 	case "local_date", "fx_date":
 		return "Date"
 	case "attribute_keys", "attribute_values":
@@ -77,6 +80,8 @@ func newPricedBlock() *pricedBlock {
 		switch t := pricedColumnType(name); {
 		case name == "event_time_ms":
 			col = &b.ms
+		case name == "fx_stale":
+			col = &b.stale
 		case name == "kafka_partition":
 			col = &b.part
 		case name == "kafka_offset":
@@ -195,6 +200,8 @@ func (b *pricedBlock) append(m *pricedv1.PricedUsage, topic string, partition in
 	d("reported_cost", m.ReportedCost)
 	l("reported_cost_currency", m.ReportedCostCurrency)
 	b.dt["priced_at"].Append(clampTime(time.UnixMilli(m.PricedAt)))
+	l("usage_completeness", m.UsageCompleteness)
+	b.stale.Append(boolUInt8(m.FxStale))
 	l("kafka_topic", topic)
 	b.part.Append(partition)
 	b.off.Append(offset)

@@ -125,6 +125,7 @@ var pricedTable = &table{
 		"billing_currency", "fx_rate", "fx_date", "billed_list_cost", "billed_contracted_cost",
 		"billed_effective_cost", "billed_cache_savings",
 		"reported_cost", "reported_cost_currency", "priced_at",
+		"usage_completeness", "fx_stale",
 	},
 	decode: decodePriced,
 }
@@ -201,6 +202,7 @@ func decodePriced(z *zoner, value []byte) ([]any, int64, error) {
 		m.BillingCurrency, dec(m.FxRate), day(m.FxDate), dec(m.BilledListCost), dec(m.BilledContractedCost),
 		dec(m.BilledEffectiveCost), dec(m.BilledCacheSavings),
 		dec(m.ReportedCost), reportedCur, clampTime(time.UnixMilli(m.PricedAt)),
+		m.UsageCompleteness, boolUInt8(m.FxStale),
 	}
 	if len(errs) > 0 {
 		return nil, 0, errors.Join(errs...)
@@ -335,4 +337,11 @@ func decodeAlert(_ *zoner, value []byte) ([]any, int64, error) {
 		a.AlertID, a.Tenant, a.BudgetID, a.Period, a.Kind, a.Threshold, a.Spend, a.Amount, a.Currency, a.Mode,
 		kinds, names, spend, clampTime(a.TriggeredAt), clampTime(a.EventTime),
 	}, 0, nil
+}
+
+func boolUInt8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -165,7 +165,13 @@ type PricedUsage struct {
 	ReportedCost         *Money `protobuf:"bytes,63,opt,name=reported_cost,json=reportedCost,proto3" json:"reported_cost,omitempty"`
 	ReportedCostCurrency string `protobuf:"bytes,64,opt,name=reported_cost_currency,json=reportedCostCurrency,proto3" json:"reported_cost_currency,omitempty"`
 	// Milliseconds since the Unix epoch, UTC.
-	PricedAt      int64 `protobuf:"varint,65,opt,name=priced_at,json=pricedAt,proto3" json:"priced_at,omitempty"`
+	PricedAt int64 `protobuf:"varint,65,opt,name=priced_at,json=pricedAt,proto3" json:"priced_at,omitempty"`
+	// How much of the call's usage its source reported: "" or complete;
+	// cache_unreported, output_overcounted (cost an upper bound); cache_omitted
+	// (a lower bound); usage_missing (an unmetered call). See docs/ingest.md.
+	UsageCompleteness string `protobuf:"bytes,66,opt,name=usage_completeness,json=usageCompleteness,proto3" json:"usage_completeness,omitempty"`
+	// The FX rate used is older than pricing.fx_max_age before the event.
+	FxStale       bool `protobuf:"varint,67,opt,name=fx_stale,json=fxStale,proto3" json:"fx_stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -655,6 +661,20 @@ func (x *PricedUsage) GetPricedAt() int64 {
 	return 0
 }
 
+func (x *PricedUsage) GetUsageCompleteness() string {
+	if x != nil {
+		return x.UsageCompleteness
+	}
+	return ""
+}
+
+func (x *PricedUsage) GetFxStale() bool {
+	if x != nil {
+		return x.FxStale
+	}
+	return false
+}
+
 // DedupeBatch is one record of the dedupe log: every event priced from one
 // usage partition in one transaction (the record sits on the same partition
 // number as those usage records; its timestamp is when they were priced).
@@ -763,7 +783,7 @@ const file_tokenmeter_priced_v1_priced_proto_rawDesc = "" +
 	"!tokenmeter/priced/v1/priced.proto\x12\x14tokenmeter.priced.v1\"'\n" +
 	"\x05Money\x12\x0e\n" +
 	"\x02lo\x18\x01 \x01(\x12R\x02lo\x12\x0e\n" +
-	"\x02hi\x18\x02 \x01(\x12R\x02hi\"\x86\x16\n" +
+	"\x02hi\x18\x02 \x01(\x12R\x02hi\"\xd0\x16\n" +
 	"\vPricedUsage\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1d\n" +
 	"\n" +
@@ -840,7 +860,9 @@ const file_tokenmeter_priced_v1_priced_proto_rawDesc = "" +
 	"\x14billed_cache_savings\x18> \x01(\v2\x1b.tokenmeter.priced.v1.MoneyR\x12billedCacheSavings\x12@\n" +
 	"\rreported_cost\x18? \x01(\v2\x1b.tokenmeter.priced.v1.MoneyR\freportedCost\x124\n" +
 	"\x16reported_cost_currency\x18@ \x01(\tR\x14reportedCostCurrency\x12\x1b\n" +
-	"\tpriced_at\x18A \x01(\x03R\bpricedAt\"J\n" +
+	"\tpriced_at\x18A \x01(\x03R\bpricedAt\x12-\n" +
+	"\x12usage_completeness\x18B \x01(\tR\x11usageCompleteness\x12\x19\n" +
+	"\bfx_stale\x18C \x01(\bR\afxStale\"J\n" +
 	"\vDedupeBatch\x12;\n" +
 	"\aentries\x18\x01 \x03(\v2!.tokenmeter.priced.v1.DedupeEntryR\aentries\"B\n" +
 	"\vDedupeEntry\x12\x10\n" +
