@@ -32,7 +32,8 @@ const leversUsage = `usage: tokenmeter levers ANALYSIS [flags] CONFIG
 analyses:
   whatif       re-price a period's real calls on candidate models (--candidates p/m,p/m --cache same|none)
   long-context what the calls billed at a long-context tier would cost below the threshold
-  decompose    the quarter's change in cost per outcome of a workflow, by lever (--workflow, --period 2026-Q4)
+  decompose    before/after a change: cost per call and per outcome, tokens and outcomes per call, and the
+               change in cost per outcome by lever (--workflow, --period 2026-Q4 [--before PERIOD])
   anomalies    changes in the drivers of spend per workflow and day (median/MAD)
   top          the largest savings across levers (--n 3)
 
@@ -53,6 +54,7 @@ func leversCmd(ctx context.Context, args []string) error {
 	candS := fs.String("candidates", "", "whatif/top: provider/model,… to re-price on")
 	cacheS := fs.String("cache", string(levers.CacheSame), "whatif: cache assumption on the candidate (same | none)")
 	n := fs.Int("n", 3, "top: how many savings to show")
+	beforeS := fs.String("before", "", "decompose: the period to compare with (default: the one just before --period), e.g. a routing change's before and after: --before 2026-10-01..2026-11-15 --period 2026-11-15..2027-01-01")
 	publish := fs.Bool("publish", false, "anomalies: publish new anomalies to the alerts topic and the tenant's budget webhooks, once each")
 	cfg, err := loadConfig(fs, args[1:])
 	if err != nil {
@@ -142,12 +144,17 @@ func leversCmd(ctx context.Context, args []string) error {
 			return errors.New("levers decompose: --workflow is required")
 		}
 		prev := period.Previous()
-		d, cur, err := src.DecomposeQuarters(ctx, t.ID, f.Value, prev.From, period.From)
+		if *beforeS != "" {
+			if prev, err = calendar.Parse(*beforeS, t.Location); err != nil {
+				return err
+			}
+		}
+		d, both, cur, err := src.DecomposePeriods(ctx, t.ID, f.Value, [2]time.Time{prev.From, prev.To}, [2]time.Time{period.From, period.To})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "workflow %s: %s against %s\n", f.Value, period.Name, prev.Name)
-		return levers.WriteDecomposition(out, d, cur)
+		return levers.WriteDecomposition(out, d, both, cur)
 	case "anomalies":
 		as, err := src.Anomalies(ctx, t.ID, period.From, period.To, levers.DetectConfig{})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/big"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -44,8 +45,28 @@ func WriteWhatIfs(w io.Writer, ws []WhatIf, outcomes decimal.Decimal) error {
 	return nil
 }
 
-// WriteDecomposition prints a lever decomposition at 4 places, adding up.
-func WriteDecomposition(w io.Writer, d Decomposition, currency string) error {
+// WriteDecomposition prints the before/after figures and the lever
+// decomposition of cost per outcome at 4 places, adding up.
+func WriteDecomposition(w io.Writer, d Decomposition, both [2]PeriodUsage, currency string) error {
+	fb, fa := FiguresOf(both[0]), FiguresOf(both[1])
+	ft := table(w)
+	show := func(r *big.Rat, scale int32) string {
+		if r == nil {
+			return "n/a"
+		}
+		return exact.Round(r, scale).String()
+	}
+	fmt.Fprintln(ft, "\tbefore\tafter")
+	fmt.Fprintf(ft, "calls\t%d\t%d\n", fb.Calls, fa.Calls)
+	fmt.Fprintf(ft, "outcomes\t%s\t%s\n", fb.Outcomes, fa.Outcomes)
+	fmt.Fprintf(ft, "spend (%s)\t%s\t%s\n", currency, cents(fb.Spend), cents(fa.Spend))
+	fmt.Fprintf(ft, "cost per call\t%s\t%s\n", show(fb.CostPerCall, 6), show(fa.CostPerCall, 6))
+	fmt.Fprintf(ft, "cost per outcome\t%s\t%s\n", show(fb.CostPerOutcome, 4), show(fa.CostPerOutcome, 4))
+	fmt.Fprintf(ft, "tokens per call\t%s\t%s\n", show(fb.TokensPerCall, 1), show(fa.TokensPerCall, 1))
+	fmt.Fprintf(ft, "outcomes per call\t%s\t%s\n", show(fb.OutcomesPerCall, 4), show(fa.OutcomesPerCall, 4))
+	if err := ft.Flush(); err != nil {
+		return err
+	}
 	b, a, eff := d.Rounded(4)
 	fmt.Fprintf(w, "cost per outcome: %s -> %s %s (change %s)\n", b, a, currency, a.Sub(b))
 	tw := table(w)

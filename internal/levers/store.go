@@ -208,18 +208,22 @@ func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-// DecomposeQuarters reads v_lever_inputs for a workflow's two quarters
-// (starts as dates) and decomposes the change in cost per outcome.
-func (s Source) DecomposeQuarters(ctx context.Context, tenant, workflow string, before, after time.Time) (Decomposition, string, error) {
-	read := func(q time.Time) (PeriodUsage, string, error) {
-		rows, err := s.Conn.Query(ctx, `SELECT billing_currency, provider, model, calls, input_tokens, cache_read_input_tokens,
+// DecomposePeriods reads v_lever_inputs for a workflow's two periods of
+// tenant-local days ([from, to) each) and decomposes the change in cost per
+// outcome; it also returns both periods' usage for the before/after figures.
+func (s Source) DecomposePeriods(ctx context.Context, tenant, workflow string, before, after [2]time.Time) (Decomposition, [2]PeriodUsage, string, error) {
+	read := func(r [2]time.Time) (PeriodUsage, string, error) {
+		// Dates from time.Time, formatted here: the view's parameters are Dates.
+		q := fmt.Sprintf(`SELECT billing_currency, provider, model, calls, input_tokens, cache_read_input_tokens,
 	cache_write_input_tokens, output_tokens, cost_uncached_input, cost_cache_read, cost_cache_write, cost_output, cost_units, outcomes
-FROM `+s.DB+`.v_lever_inputs WHERE tenant = ? AND workflow = ? AND quarter = ? ORDER BY provider, model`, tenant, workflow, q)
+FROM %s.v_lever_inputs(from = '%s', to = '%s') WHERE tenant = ? AND workflow = ? ORDER BY provider, model`,
+			s.DB, r[0].Format(time.DateOnly), r[1].Format(time.DateOnly))
+		rows, err := s.Conn.Query(ctx, q, tenant, workflow)
 		if err != nil {
 			return PeriodUsage{}, "", fmt.Errorf("levers: lever inputs: %w", err)
 		}
 		defer rows.Close()
-		var p PeriodUsage
+		p := PeriodUsage{Outcomes: decimal.Zero}
 		var cur string
 		for rows.Next() {
 			var m ModelUsage
@@ -240,16 +244,48 @@ FROM `+s.DB+`.v_lever_inputs WHERE tenant = ? AND workflow = ? AND quarter = ? O
 		}
 		return p, cur, rows.Err()
 	}
+	var both [2]PeriodUsage
 	b, cur, err := read(before)
 	if err != nil {
-		return Decomposition{}, "", err
+		return Decomposition{}, both, "", err
 	}
-	a, _, err := read(after)
+	a, cur2, err := read(after)
 	if err != nil {
-		return Decomposition{}, "", err
+		return Decomposition{}, both, "", err
 	}
+	if cur == "" {
+		cur = cur2
+	}
+	both = [2]PeriodUsage{b, a}
 	d, err := Decompose(b, a)
-	return d, cur, err
+	return d, both, cur, err
+}
+
+// Figures are a period's per-call and per-outcome numbers, the before/after
+// view of a change: cost per call can fall while cost per outcome rises.
+type Figures struct {
+	Calls                          int64
+	Outcomes                       decimal.Decimal
+	Spend                          decimal.Decimal
+	CostPerCall, CostPerOutcome    *big.Rat // nil when undefined
+	TokensPerCall, OutcomesPerCall *big.Rat
+}
+
+// FiguresOf sums a period's usage.
+func FiguresOf(p PeriodUsage) Figures {
+	f := Figures{Outcomes: p.Outcomes, Spend: decimal.Zero}
+	var tokens int64
+	for _, m := range p.Models {
+		f.Calls += m.Calls
+		tokens += m.InputTokens + m.OutputTokens
+		f.Spend = f.Spend.Add(m.CostUncachedInput).Add(m.CostCacheRead).Add(m.CostCacheWrite).Add(m.CostOutput).Add(m.CostUnits)
+	}
+	calls := exact.Int(f.Calls)
+	f.CostPerCall = exact.Quo(exact.Rat(f.Spend), calls)
+	f.CostPerOutcome = exact.Quo(exact.Rat(f.Spend), exact.Rat(f.Outcomes))
+	f.TokensPerCall = exact.Quo(exact.Int(tokens), calls)
+	f.OutcomesPerCall = exact.Quo(exact.Rat(f.Outcomes), calls)
+	return f
 }
 
 // DriverAnomaly is an anomaly with what it is about and what it cost.

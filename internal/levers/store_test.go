@@ -214,9 +214,18 @@ func TestDecompositionFromClickHouse(t *testing.T) {
 	insertOutcomes(t, conn, db, "w", q3, 10, "")
 	insertOutcomes(t, conn, db, "w", q4, 8, "")
 	src := Source{Conn: conn, DB: db}
-	d, cur, err := src.DecomposeQuarters(context.Background(), "acme", "w", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
+	q3p := [2]time.Time{time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}
+	q4p := [2]time.Time{q3p[1], time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}
+	d, both, cur, err := src.DecomposePeriods(context.Background(), "acme", "w", q3p, q4p)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Before/after: cost per call 0.35/100 = 0.0035 -> 0.2305/100 = 0.002305
+	// (falls), per outcome 0.035 -> 0.0288125, tokens per call 1100 -> 1850.
+	fb, fa := FiguresOf(both[0]), FiguresOf(both[1])
+	if exact.Round(fb.CostPerCall, 12).String() != "0.0035" || exact.Round(fa.CostPerCall, 12).String() != "0.002305" ||
+		exact.Round(fa.TokensPerCall, 6).String() != "1850" || exact.Round(fb.OutcomesPerCall, 6).String() != "0.1" {
+		t.Fatalf("figures before %+v after %+v", fb, fa)
 	}
 	want := map[string]string{LeverPrice: "0", LeverRouting: "-0.0157", LeverPrompt: "0.00625", LeverCaching: "-0.0025", LeverVolume: "0.0057625"}
 	for l, w := range want {

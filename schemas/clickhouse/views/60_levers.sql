@@ -239,13 +239,15 @@ LEFT JOIN
 ) AS o ON o.tenant = u.tenant AND o.workflow = u.workflow AND o.local_date = u.local_date;
 
 -- The inputs of the lever decomposition of cost per outcome
--- (`tokenmeter levers decompose`): per workflow, quarter and model, calls,
--- tokens by class and billed cost by class (the units column takes what the
--- token classes leave, so the classes add up exactly to the billed spend),
--- with the workflow's outcomes in the quarter.
+-- (`tokenmeter levers decompose`), for any period of tenant-local days
+-- [from, to): per workflow and model, calls, tokens by class and billed cost
+-- by class (the units column takes what the token classes leave, so the
+-- classes add up exactly to the billed spend), with the workflow's outcomes
+-- in the same days. A parameterized view:
+--   SELECT * FROM tokenmeter.v_lever_inputs(from = '2026-10-01', to = '2027-01-01')
 CREATE OR REPLACE VIEW {{db}}.v_lever_inputs{{onCluster}} AS
 SELECT
-    u.tenant AS tenant, u.workflow AS workflow, u.quarter AS quarter, u.billing_currency AS billing_currency,
+    u.tenant AS tenant, u.workflow AS workflow, u.billing_currency AS billing_currency,
     u.provider AS provider, u.model AS model, u.calls AS calls,
     u.input_tokens AS input_tokens, u.cache_read_input_tokens AS cache_read_input_tokens,
     u.cache_write_input_tokens AS cache_write_input_tokens, u.output_tokens AS output_tokens,
@@ -255,17 +257,20 @@ SELECT
     u.spend AS spend, ifNull(o.outcomes, 0) AS outcomes
 FROM
 (
-    SELECT tenant, workflow, toStartOfQuarter(local_date) AS quarter, billing_currency, provider, model,
+    SELECT tenant, workflow, billing_currency, provider, model,
            count() AS calls, sum(input_tokens) AS input_tokens, sum(cache_read_input_tokens) AS cache_read_input_tokens,
            sum(cache_write_input_tokens) AS cache_write_input_tokens, sum(output_tokens) AS output_tokens,
            sum(cost_input * fx_rate) AS cost_uncached_input, sum(cost_cache_read * fx_rate) AS cost_cache_read,
            sum(cost_cache_write * fx_rate) AS cost_cache_write, sum((cost_output + cost_reasoning) * fx_rate) AS cost_output,
            sum(billed_effective_cost) AS spend
     FROM {{db}}.priced_usage
-    GROUP BY tenant, workflow, quarter, billing_currency, provider, model
+    WHERE local_date >= {from:Date} AND local_date < {to:Date}
+    GROUP BY tenant, workflow, billing_currency, provider, model
 ) AS u
 LEFT JOIN
 (
-    SELECT tenant, workflow, toStartOfQuarter(local_date) AS quarter, sum(outcomes) AS outcomes
-    FROM {{db}}.outcomes_daily GROUP BY tenant, workflow, quarter
-) AS o ON o.tenant = u.tenant AND o.workflow = u.workflow AND o.quarter = u.quarter;
+    SELECT tenant, workflow, sum(outcomes) AS outcomes
+    FROM {{db}}.outcomes_daily
+    WHERE local_date >= {from:Date} AND local_date < {to:Date}
+    GROUP BY tenant, workflow
+) AS o ON o.tenant = u.tenant AND o.workflow = u.workflow;
