@@ -57,8 +57,13 @@ cfo)
 	tm_log "bin/tokenmeter levers top --period $quarter: the three largest savings across the levers (docs/levers.md)"
 	bin/tokenmeter levers top --tenant acme --period "$quarter" --n 3 \
 		--candidates anthropic/claude-haiku-4-5,openai/gpt-5.4-mini,openai/gpt-5.4-nano "$CONFIG"
-	tm_log "bin/tokenmeter levers anomalies --period $quarter: changes in the drivers of spend"
-	bin/tokenmeter levers anomalies --tenant acme --period "$quarter" "$CONFIG"
+	# The history's days only: today's live minute is another traffic mix.
+	qm=$(( ($(TZ=Asia/Hong_Kong date +%-m) - 1) / 3 * 3 + 1 ))
+	history=$(printf '%s-%02d-01' "$year" "$qm")..$(TZ=Asia/Hong_Kong date +%F)
+	if [ "${history%%..*}" != "${history##*..}" ]; then
+		tm_log "bin/tokenmeter levers anomalies --period $history: changes in the drivers of spend in the history"
+		bin/tokenmeter levers anomalies --tenant acme --period "$history" "$CONFIG"
+	fi
 	tm_log "bin/tokenmeter report board-pack -tenant acme -period ${DEMO_PERIOD:-this quarter}"
 	period=()
 	[ -z "${DEMO_PERIOD:-}" ] || period=(-period "$DEMO_PERIOD")
