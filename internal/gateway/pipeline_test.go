@@ -90,6 +90,11 @@ func startPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	repo, _ := filepath.Abs("../..")
 	dir := t.TempDir()
 	t.Setenv("GW_TEST_TOKEN", acmeToken)
+	// The pipeline runs on its own embedded broker: the environment's real
+	// services (make test exports them) must not override the config.
+	for _, k := range []string{"KAFKA_BROKERS", "CLICKHOUSE_ADDR", "TOKENMETER_ROLES", "TOKENMETER_HTTP_LISTEN"} {
+		t.Setenv(k, "")
+	}
 	cfg := fmt.Sprintf(`
 roles: [budget, processor, collector, gateway]
 collector: {otlp: {grpc_listen: "", http_listen: ""}}
