@@ -70,3 +70,22 @@ func TestDetectNeedsHistory(t *testing.T) {
 		t.Fatalf("flagged without history: %+v", got)
 	}
 }
+
+// The likely cause may lie a day or two before the anomaly's first day.
+func TestCauseLooksBackAFewDays(t *testing.T) {
+	day := func(i int) time.Time { return day0.AddDate(0, 0, i) }
+	var days []dayRow
+	for i := 0; i < 14; i++ {
+		v := "t@v1"
+		if i >= 10 {
+			v = "t@v2" // new version from day 10
+		}
+		days = append(days, dayRow{day: day(i), versions: []string{v}, models: []string{"p/m"}, topModel: "p/m"})
+	}
+	if got := causeOf(days, Anomaly{Start: day(11)}); got != "new prompt version t@v2" {
+		t.Fatalf("a day after the change: %q", got)
+	}
+	if got := causeOf(days, Anomaly{Start: day(13)}); got != "no prompt, model or routing change seen in the 3 days up to it" {
+		t.Fatalf("four days after: %q", got)
+	}
+}

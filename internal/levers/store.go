@@ -385,17 +385,34 @@ func ratOf(s string) *big.Rat {
 	return r
 }
 
-// causeOf names what changed on the anomaly's first day against the week
-// before it: a prompt version or a model first seen then, or a new top model.
+// causeWindow is how many days up to an anomaly's first day a change may
+// have happened in to be named as its likely cause (an effect such as calls
+// per outcome can show a day or two after the prompt or model change).
+const causeWindow = 3
+
+// causeOf names what changed in the causeWindow days up to the anomaly's
+// first day against the week before them: a prompt version or a model first
+// seen then, or a change of the top model (routing).
 func causeOf(days []dayRow, a Anomaly) string {
+	winStart := a.Start.AddDate(0, 0, -(causeWindow - 1))
 	seenV, seenM := map[string]bool{}, map[string]bool{}
 	var prevTop string
 	var causes []string
+	found := map[string]bool{}
+	add := func(c string) {
+		if !found[c] {
+			found[c] = true
+			causes = append(causes, c)
+		}
+	}
 	for _, d := range days {
-		if d.day.Before(a.Start.AddDate(0, 0, -7)) {
+		if d.day.Before(winStart.AddDate(0, 0, -7)) {
 			continue
 		}
-		if d.day.Before(a.Start) {
+		if d.day.After(a.Start) {
+			break
+		}
+		if d.day.Before(winStart) {
 			for _, v := range d.versions {
 				seenV[v] = true
 			}
@@ -405,25 +422,22 @@ func causeOf(days []dayRow, a Anomaly) string {
 			prevTop = d.topModel
 			continue
 		}
-		if !d.day.Equal(a.Start) {
-			break
-		}
 		for _, v := range d.versions {
 			if !seenV[v] && v != "@" {
-				causes = append(causes, "new prompt version "+v)
+				add("new prompt version " + v)
 			}
 		}
 		for _, m := range d.models {
 			if !seenM[m] {
-				causes = append(causes, "new model "+m)
+				add("new model " + m)
 			}
 		}
 		if prevTop != "" && d.topModel != prevTop {
-			causes = append(causes, fmt.Sprintf("routing change: most calls on %s (was %s)", d.topModel, prevTop))
+			add(fmt.Sprintf("routing change: most calls on %s (was %s)", d.topModel, prevTop))
 		}
 	}
 	if len(causes) == 0 {
-		return "no prompt, model or routing change seen that day"
+		return fmt.Sprintf("no prompt, model or routing change seen in the %d days up to it", causeWindow)
 	}
 	sort.Strings(causes)
 	return strings.Join(causes, "; ")
