@@ -5,12 +5,11 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // DirectoryEntry is what the directory knows about one user.
@@ -56,9 +55,7 @@ func LoadDirectory(path string) (*Directory, error) {
 
 func parseDirectoryYAML(path string, raw []byte) (*Directory, error) {
 	var f directoryFile
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+	if err := confload.Strict(raw, &f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("attribution directory %s: %w", path, err)
 	}
 	d := &Directory{users: map[string]DirectoryEntry{}, teams: map[string]string{}}

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -73,18 +74,21 @@ func Decode(raw []byte, out any, lookup LookupFunc) error {
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("re-encode: %w", err)
 	}
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	if err := dec.Decode(out); err != nil && !errors.Is(err, errEOF) {
+	if err := Strict(buf.Bytes(), out); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	return nil
 }
 
-var errEOF = func() error {
-	var v any
-	return yaml.NewDecoder(bytes.NewReader(nil)).Decode(&v)
-}()
+// Strict decodes one YAML document into out, rejecting fields out does not
+// have (so a typo such as `cache_reads:` cannot silently become "not set"),
+// without environment expansion: for data files (catalogues, contracts,
+// plans, offers). An empty document is io.EOF, as yaml.v3 reports it.
+func Strict(raw []byte, out any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	return dec.Decode(out)
+}
 
 func expandNode(n *yaml.Node, lookup LookupFunc, missing map[string]bool) {
 	switch n.Kind {

@@ -18,9 +18,9 @@
 package forecast
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"io"
 	"os"
 	"regexp"
@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"gopkg.in/yaml.v3"
 
 	"github.com/tokenmeter/tokenmeter/internal/event"
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
@@ -185,9 +184,7 @@ func Read(path string) (*Plan, error) {
 // Parse decodes and validates plan YAML.
 func Parse(b []byte) (*Plan, error) {
 	var p Plan
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
+	if err := confload.Strict(b, &p); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	p.applyDefaults()

@@ -1,9 +1,9 @@
 package pricing
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"io"
 	"math"
 	"os"
@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // CatalogueFile is one price catalogue YAML file.
@@ -83,9 +81,7 @@ func ReadCatalogue(path string) (*CatalogueFile, error) {
 // ParseCatalogue parses catalogue YAML; name is used for the default version.
 func ParseCatalogue(b []byte, name string) (*CatalogueFile, error) {
 	var f CatalogueFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+	if err := confload.Strict(b, &f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if f.Version == "" {

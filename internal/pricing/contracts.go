@@ -1,9 +1,9 @@
 package pricing
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"io"
 	"math"
 	"os"
@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/shopspring/decimal"
-	"gopkg.in/yaml.v3"
 )
 
 // ContractsFile is the contracts YAML file.
@@ -70,9 +69,7 @@ func ReadContracts(path string) (*ContractsFile, error) {
 		return nil, err
 	}
 	var f ContractsFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+	if err := confload.Strict(b, &f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &f, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"io"
 	"os"
 	"path/filepath"
@@ -47,9 +48,7 @@ func ReadFX(path string) (*FXFile, error) {
 		return ParseFXCSV(bytes.NewReader(b), path)
 	}
 	var f FXFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+	if err := confload.Strict(b, &f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &f, nil

@@ -8,6 +8,7 @@ package bill
 import (
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"gopkg.in/yaml.v3"
 
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 )
@@ -76,9 +76,7 @@ func Read(path string) (*Config, error) {
 		return nil, err
 	}
 	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if err := confload.Strict(b, &c); err != nil {
 		return nil, fmt.Errorf("bill: %w", err)
 	}
 	c.dir = filepath.Dir(path)

@@ -9,10 +9,8 @@ package chargeback
 import (
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"os"
-	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Unattributed handling.
@@ -52,9 +50,7 @@ func Read(path string) (*Config, error) {
 		return nil, err
 	}
 	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if err := confload.Strict(b, &c); err != nil {
 		return nil, fmt.Errorf("chargeback: %w", err)
 	}
 	c.SetDefaults()

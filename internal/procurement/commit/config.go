@@ -9,11 +9,9 @@ package commit
 import (
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"os"
-	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 )
@@ -82,9 +80,7 @@ func Read(path string) (*File, error) {
 // Parse parses and validates (unknown fields are errors).
 func Parse(b []byte) (*File, error) {
 	var f File
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	if err := confload.Strict(b, &f); err != nil {
 		return nil, fmt.Errorf("commitments: %w", err)
 	}
 	f.SetDefaults()

@@ -7,11 +7,11 @@ package offers
 import (
 	"errors"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/confload"
 	"os"
 	"strings"
 
 	"github.com/shopspring/decimal"
-	"gopkg.in/yaml.v3"
 
 	"github.com/tokenmeter/tokenmeter/internal/pricing"
 	"github.com/tokenmeter/tokenmeter/internal/procurement"
@@ -152,9 +152,7 @@ func Read(path string) (*File, error) {
 // Parse parses and validates an offers file (unknown fields are errors).
 func Parse(b []byte) (*File, error) {
 	var f File
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	if err := confload.Strict(b, &f); err != nil {
 		return nil, fmt.Errorf("offers: %w", err)
 	}
 	f.SetDefaults()
