@@ -10,6 +10,7 @@ package attribution
 
 import (
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/glob"
 	"slices"
 	"strings"
 
@@ -71,48 +72,16 @@ func (f field) value(ev *event.UsageEvent, attr string) string {
 	}
 }
 
-type pattern struct {
-	exact string
-	parts []string // glob split on '*' when the value has one
-}
-
-func compilePattern(s string) pattern {
-	if !strings.Contains(s, "*") {
-		return pattern{exact: s}
-	}
-	return pattern{parts: strings.Split(s, "*")}
-}
-
-func (p pattern) match(s string) bool {
-	if p.parts == nil {
-		return s == p.exact
-	}
-	// parts[0] is a prefix, parts[len-1] a suffix, the middle ones appear in order.
-	first, last := p.parts[0], p.parts[len(p.parts)-1]
-	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
-		return false
-	}
-	s = s[len(first) : len(s)-len(last)]
-	for _, mid := range p.parts[1 : len(p.parts)-1] {
-		i := strings.Index(s, mid)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(mid):]
-	}
-	return true
-}
-
 type condition struct {
 	field field
 	attr  string
-	any   []pattern
+	any   []glob.Pattern
 }
 
 func (c *condition) holds(ev *event.UsageEvent) bool {
 	v := c.field.value(ev, c.attr)
 	for i := range c.any {
-		if c.any[i].match(v) {
+		if c.any[i].Match(v) {
 			return true
 		}
 	}
@@ -165,7 +134,7 @@ func New(cfg Config, dir *Directory) (*Attributor, error) {
 				c.field, c.attr = fAttribute, strings.TrimPrefix(k, attrPrefix)
 			}
 			for _, v := range r.When[k] {
-				c.any = append(c.any, compilePattern(v))
+				c.any = append(c.any, glob.Compile(v))
 			}
 			cr.when = append(cr.when, c)
 		}

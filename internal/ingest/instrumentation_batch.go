@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"strings"
 	"sync"
 	"time"
 
@@ -36,38 +35,6 @@ func DefaultKeptAttributes() []string {
 		"traceloop.workflow.name", "traceloop.association.properties.*",
 		"tokenmeter.*", "app.*",
 	}
-}
-
-// pattern is an exact name or a glob with '*' (any run of characters).
-type pattern struct {
-	exact string
-	parts []string
-}
-
-func compileGlob(s string) pattern {
-	if !strings.Contains(s, "*") {
-		return pattern{exact: s}
-	}
-	return pattern{parts: strings.Split(s, "*")}
-}
-
-func (p pattern) match(s string) bool {
-	if p.parts == nil {
-		return s == p.exact
-	}
-	first, last := p.parts[0], p.parts[len(p.parts)-1]
-	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
-		return false
-	}
-	s = s[len(first) : len(s)-len(last)]
-	for _, mid := range p.parts[1 : len(p.parts)-1] {
-		i := strings.Index(s, mid)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(mid):]
-	}
-	return true
 }
 
 type spanKey struct {
@@ -220,7 +187,7 @@ func (m *SpanMapper) kept(k string) bool {
 		return true
 	}
 	for i := range m.keep {
-		if m.keep[i].match(k) {
+		if m.keep[i].Match(k) {
 			return true
 		}
 	}

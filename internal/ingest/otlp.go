@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/tokenmeter/tokenmeter/internal/glob"
 	"math"
 	"strconv"
 	"time"
@@ -98,7 +99,7 @@ type SpanMapper struct {
 	byKey map[string][]source
 	// keepExact and keep (globs) name the attributes copied into events.
 	keepExact map[string]struct{}
-	keep      []pattern
+	keep      []glob.Pattern
 	// calls remembers the model calls of earlier exports (nil: per export only).
 	calls *CallMemory
 }
@@ -109,7 +110,7 @@ func NewSpanMapper(src AttributeSources) *SpanMapper {
 	m := &SpanMapper{byKey: map[string][]source{}}
 	m.keepExact = map[string]struct{}{}
 	for _, k := range src.Keep {
-		if p := compileGlob(k); p.parts == nil {
+		if p := glob.Compile(k); p.IsExact() {
 			m.keepExact[k] = struct{}{}
 		} else {
 			m.keep = append(m.keep, p)
