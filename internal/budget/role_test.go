@@ -362,6 +362,16 @@ func TestWebhookRedeliveredAfterCrashUntilFinished(t *testing.T) {
 	up.Store(true)
 	r2, f2 := startRole(t, cfg, testDeps(t, kc), nil)
 	waitFor(t, "redelivery", f2, func() bool { _, c := seen(); return c["b/"+per+"/threshold/50"] == 1 })
+	// The receiver has answered; the delivery is recorded on the deliveries
+	// topic just after. Stopping before that would (correctly) leave it to be
+	// redelivered, which is not what this step is about.
+	waitFor(t, "delivery recorded", f2, func() bool {
+		found := false
+		_ = readToEnd(context.Background(), kc.ClientOpts(), r2.alerter.deliveriesTopic, func(r *kgo.Record) {
+			found = found || strings.Contains(string(r.Value), `"delivered"`)
+		})
+		return found
+	})
 	if err := r2.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -364,7 +365,9 @@ func parseFOCUS(s *Source, name string, b []byte, loc *time.Location) ([]Line, e
 		}
 		if per := tokensPerUnit(get(rec, "PricingUnit")); per > 0 && get(rec, "PricingQuantity") != "" {
 			q, err := decimal.NewFromString(get(rec, "PricingQuantity"))
-			if tokens := q.Mul(decimal.NewFromInt(per)); err == nil && tokens.IsInteger() && !tokens.IsNegative() {
+			// A count beyond int64 (1e50 tokens) is not a quantity: leave it unknown.
+			if tokens := q.Mul(decimal.NewFromInt(per)); err == nil && tokens.IsInteger() && !tokens.IsNegative() &&
+				tokens.LessThanOrEqual(decimal.NewFromInt(math.MaxInt64)) {
 				l.HasQuantity, l.Quantity = true, tokens.IntPart()
 			}
 			if p, err := decimal.NewFromString(firstNonEmpty(get(rec, "PricingCurrencyContractedUnitPrice"), get(rec, "ContractedUnitPrice"))); err == nil {
